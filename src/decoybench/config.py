@@ -1,0 +1,126 @@
+"""Workflow configuration: load, validate against the JSON schema, cross-check, hash.
+
+Kept free of heavy imports: the Snakefile calls it at parse time, before any job runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SCHEMA_PATH = REPOSITORY_ROOT / "config" / "schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, described in one line that names the bad key or value."""
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, naming the file in any error."""
+    path = Path(path)
+    try:
+        with path.open() as handle:
+            loaded = yaml.safe_load(handle)
+    except FileNotFoundError as error:
+        raise ConfigError(f"config file {path} does not exist") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {path} is not valid YAML: {error}") from error
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(loaded).__name__}")
+    return loaded
+
+
+def _location(path: Any) -> str:
+    return ".".join(str(part) for part in path) or "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """Turn a jsonschema error into one line naming the key, the value and what is allowed."""
+    where = _location(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        return f"unknown key {', '.join(map(repr, unknown))} in {where}; allowed keys: {', '.join(allowed)}"
+    if error.validator == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{where} = {error.instance!r} is not allowed; allowed values: {allowed}"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    if error.validator == "type":
+        return f"{where} = {error.instance!r} has the wrong type; expected {error.validator_value}"
+    return f"{where}: {error.message}"
+
+
+def _most_specific(errors: list[jsonschema.ValidationError]) -> jsonschema.ValidationError:
+    """The deepest error, descending into oneOf branches other than the `null` one."""
+    error = max(errors, key=lambda e: len(e.absolute_path))
+    while error.validator == "oneOf" and error.context:
+        branches = [e for e in error.context if e.schema != {"type": "null"}]
+        error = max(branches or error.context, key=lambda e: len(e.absolute_path))
+    return error
+
+
+def validate_schema(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA_PATH) -> None:
+    """Validate `config` against the JSON schema; raise ConfigError with a one-line reason."""
+    schema = load_yaml(schema_path)
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if not errors:
+        return
+    error = _most_specific(errors)
+    if error.validator == "enum" and "propertyNames" in error.absolute_schema_path:
+        allowed = ", ".join(map(str, error.validator_value))
+        message = (
+            f"unknown name {error.instance!r} in {_location(error.absolute_path)}; "
+            f"allowed names: {allowed}"
+        )
+    else:
+        message = _describe(error)
+    raise ConfigError(f"invalid config: {message}")
+
+
+def _require_known(kind: str, name: str, known: dict[str, Any], where: str) -> None:
+    if name not in known:
+        raise ConfigError(
+            f"invalid config: {where} = {name!r} is not a known {kind}; "
+            f"allowed values: {', '.join(sorted(known))}"
+        )
+
+
+def cross_check(config: dict[str, Any]) -> None:
+    """Check the references between keys that JSON Schema cannot express."""
+    for index, dataset in enumerate(config["targets"]):
+        _require_known("dataset", dataset, config["datasets"], f"targets.{index}")
+    for name, entry in config["datasets"].items():
+        total = sum(entry["split"].values())
+        if abs(total - 1.0) > 1e-9:
+            raise ConfigError(
+                f"invalid config: datasets.{name}.split fractions sum to {total:g}; expected 1"
+            )
+    _require_known("model", config["victim"], config["models"], "victim")
+    for name, setting in config["settings"].items():
+        if "source" in setting:
+            _require_known("model", setting["source"], config["models"], f"settings.{name}.source")
+    for index, cell in enumerate(config["evaluation"]["cells"]):
+        where = f"evaluation.cells.{index}"
+        _require_known("setting", cell["setting"], config["settings"], f"{where}.setting")
+        for position, attack in enumerate(cell["attacks"]):
+            _require_known("attack", attack, config["attacks"], f"{where}.attacks.{position}")
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA_PATH) -> None:
+    """Schema validation, then cross-references. Raises ConfigError naming the bad key."""
+    validate_schema(config, schema_path)
+    cross_check(config)
+
+
+def config_hash(value: Any) -> str:
+    """SHA-256 of the canonical JSON of `value` (sorted keys): equal configs, equal hashes."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
