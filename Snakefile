@@ -1,0 +1,26 @@
+"""decoybench: build, attack and evaluate deception-based defenses (see README.md)."""
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/attacks.smk"
+include: "rules/evaluate.smk"
+include: "rules/figures.smk"
+
+
+onstart:
+    prepare_tracking()
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,25 @@
+"""Adversarial-set generation."""
+
+
+rule generate_adversarial_set:
+    """Craft one adversarial set: `attack` against `defense` in `setting`."""
+    input:
+        unpack(dataset_files),
+        model=lambda wildcards: crafting_model(wildcards)["weights"],
+        sidecar=lambda wildcards: crafting_model(wildcards)["sidecar"],
+    output:
+        adversarial_set="results/{dataset}/adv/{setting}/{defense}/{attack}.npz",
+    log:
+        "logs/generate_adversarial_set/{dataset}/{setting}/{defense}/{attack}.log",
+    benchmark:
+        "benchmarks/generate_adversarial_set/{dataset}/{setting}/{defense}/{attack}.tsv"
+    params:
+        attack=lambda wildcards: config["attacks"][wildcards.attack],
+        setting=lambda wildcards: config["settings"][wildcards.setting],
+        n_samples=config["evaluation"].get("n_samples"),
+        batch_size=config["evaluation"].get("batch_size", 250),
+    threads: 1
+    resources:
+        gpu=1,
+    script:
+        "../workflow_scripts/generate_adversarial_set.py"

@@ -1,0 +1,100 @@
+"""Config validation, wildcard constraints and input functions shared by all rules."""
+
+import re
+import sys
+from pathlib import Path
+
+from decoybench.config import ConfigError, validate_config
+
+
+try:
+    validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+except ConfigError as error:
+    sys.exit(f"decoybench: {error}")
+
+
+def _alternatives(names):
+    return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
+
+
+wildcard_constraints:
+    dataset=_alternatives(config["datasets"]),
+    model=_alternatives(config["models"]),
+    setting=_alternatives(config["settings"]),
+    defense="undefended",
+    attack=_alternatives(config["attacks"]),
+    split="train|val|test",
+
+
+def dataset_files(wildcards):
+    """The canonical store of a dataset. ancient(): `dvc pull` rewrites timestamps, and a
+    pulled dataset must not re-trigger training."""
+    return {
+        "manifest": ancient(f"data/{wildcards.dataset}/manifest.json"),
+        **{
+            split: ancient(f"data/{wildcards.dataset}/{split}.npz")
+            for split in ("train", "val", "test")
+        },
+    }
+
+
+def model_files(dataset, model):
+    return {
+        "weights": f"results/{dataset}/models/{model}.safetensors",
+        "sidecar": f"results/{dataset}/models/{model}.json",
+    }
+
+
+def defended_model(defense):
+    """The model a defense deploys; `undefended` is the bare victim."""
+    if defense == "undefended":
+        return config["victim"]
+    raise ValueError(f"unknown defense {defense!r}")
+
+
+def crafting_model(wildcards):
+    """The model an attack is crafted on: the target in white-box settings, the setting's
+    source model in transfer settings."""
+    setting = config["settings"][wildcards.setting]
+    source = setting.get("source") or defended_model(wildcards.defense)
+    return model_files(wildcards.dataset, source)
+
+
+def target_model(wildcards):
+    return model_files(wildcards.dataset, defended_model(wildcards.defense))
+
+
+def evaluation_cells(dataset):
+    """(setting, defense, attack) triples listed in config `evaluation.cells`."""
+    return [
+        (cell["setting"], cell["defense"], attack)
+        for cell in config["evaluation"]["cells"]
+        for attack in cell["attacks"]
+    ]
+
+
+def cell_metrics(wildcards):
+    return [
+        f"results/{wildcards.dataset}/eval/{setting}/{defense}/{attack}.json"
+        for setting, defense, attack in evaluation_cells(wildcards.dataset)
+    ]
+
+
+def all_outputs():
+    outputs = []
+    for dataset in config["targets"]:
+        outputs += [
+            f"results/{dataset}/tables/attack_success.csv",
+            f"results/{dataset}/tables/attack_success.md",
+            f"results/{dataset}/figures/attack_success.png",
+            f"results/{dataset}/figures/attack_success.pdf",
+        ]
+    return outputs
+
+
+def prepare_tracking():
+    """Create the MLflow sqlite database once, before parallel jobs (schema race)."""
+    from decoybench.tracking import artifact_root, ensure_backend, resolve_tracking_uri
+
+    uri = resolve_tracking_uri((config.get("mlflow") or {}).get("tracking_uri"))
+    ensure_backend(uri, config["name"], artifact_root())

@@ -1,0 +1,41 @@
+"""Evaluation of adversarial sets on their targets, and the tables built from the cells."""
+
+
+rule evaluate_attack:
+    """Metrics of one cell: the adversarial set evaluated on the defended model."""
+    input:
+        unpack(dataset_files),
+        adversarial_set="results/{dataset}/adv/{setting}/{defense}/{attack}.npz",
+        model=lambda wildcards: target_model(wildcards)["weights"],
+        sidecar=lambda wildcards: target_model(wildcards)["sidecar"],
+    output:
+        metrics="results/{dataset}/eval/{setting}/{defense}/{attack}.json",
+    log:
+        "logs/evaluate_attack/{dataset}/{setting}/{defense}/{attack}.log",
+    benchmark:
+        "benchmarks/evaluate_attack/{dataset}/{setting}/{defense}/{attack}.tsv"
+    params:
+        attack=lambda wildcards: config["attacks"][wildcards.attack],
+        setting=lambda wildcards: config["settings"][wildcards.setting],
+    threads: 1
+    script:
+        "../workflow_scripts/evaluate_attack.py"
+
+
+rule make_attack_table:
+    """Attack success per setting x defense x attack, with intervals and distortions."""
+    input:
+        cells=cell_metrics,
+    output:
+        csv=report(
+            "results/{dataset}/tables/attack_success.csv",
+            category="Tables",
+            caption="../report/attack_success_table.rst",
+        ),
+        markdown="results/{dataset}/tables/attack_success.md",
+    log:
+        "logs/make_attack_table/{dataset}.log",
+    benchmark:
+        "benchmarks/make_attack_table/{dataset}.tsv"
+    script:
+        "../workflow_scripts/make_attack_table.py"

@@ -1,0 +1,90 @@
+"""Craft one adversarial set: an attack against a model on the first n test images."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from decoybench.attacks.registry import build_from_config
+from decoybench.data import load_split, read_manifest
+from decoybench.evaluation.metrics import attack_success_rate, mean_distortion
+from decoybench.io import write_npz
+from decoybench.models.checkpoint import load_checkpoint
+from decoybench.models.training import predict
+from decoybench.runtime import derive_seed, seed_everything, to_float
+
+# Fields of an adversarial set (.npz), one entry per attacked test image.
+ADVERSARIAL_SET_FIELDS = (
+    "x_adv", "index", "label", "success", "source_clean_correct",
+    "l0", "l2", "linf", "queries", "seconds",
+)
+
+
+def generate_adversarial_set(
+    *,
+    model_path: str | Path,
+    data_dir: str | Path,
+    attack_config: dict[str, Any],
+    out: str | Path,
+    seed: int,
+    seed_names: tuple[str, ...],
+    device: torch.device,
+    n_samples: int | None = None,
+    batch_size: int = 250,
+    progress: TextIO | None = None,
+) -> dict[str, Any]:
+    """Attack `model_path` on the first `n_samples` test images; write the set atomically.
+
+    The set stores x_adv (float32 in [0, 1]), the clean index and label, success on the
+    crafting model, whether that model got the clean input right, L0/L2/L∞, queries and
+    per-sample wall time. Returns a summary of metrics on the crafting model.
+    """
+    manifest = read_manifest(data_dir)
+    model, sidecar = load_checkpoint(
+        model_path, device=str(device), expected={"data_sha256": manifest["fingerprint"]}
+    )
+    test = load_split(data_dir, "test")
+    count = len(test) if n_samples is None else min(n_samples, len(test))
+    images = to_float(test.images[:count])
+    labels = torch.as_tensor(test.labels[:count])
+    attack = build_from_config(attack_config)
+    generator = seed_everything(derive_seed(seed, "attack", *seed_names))
+    clean_correct = predict(model, images) == labels
+
+    fields: dict[str, list[Any]] = {name: [] for name in ADVERSARIAL_SET_FIELDS}
+    for start in tqdm(range(0, count, batch_size), desc="attack", file=progress or sys.stderr, ascii=True):
+        x = images[start : start + batch_size].to(device)
+        y = labels[start : start + batch_size].to(device)
+        result = attack(model, x, y, generator=generator)
+        fields["x_adv"].append(result.x_adv.numpy().astype(np.float32))
+        fields["success"].append(result.success.numpy())
+        for name in ("l0", "l2", "linf"):
+            fields[name].append(getattr(result, name).numpy().astype(np.float32))
+        fields["queries"].append(result.queries.numpy())
+        fields["seconds"].append(np.full(len(x), result.seconds / len(x), dtype=np.float32))
+    arrays = {name: np.concatenate(values) for name, values in fields.items() if values}
+    arrays["index"] = np.arange(count, dtype=np.int64)
+    arrays["label"] = labels.numpy()
+    arrays["source_clean_correct"] = clean_correct.numpy()
+    arrays["attack_config"] = np.array(json.dumps(attack_config, sort_keys=True))
+    arrays["source_model"] = np.array(sidecar.get("name", Path(model_path).stem))
+    write_npz(out, arrays)
+
+    asr = attack_success_rate(arrays["success"], arrays["source_clean_correct"])
+    fooled = arrays["success"] & arrays["source_clean_correct"]
+    return {
+        "n_attempted": count,
+        "source_clean_accuracy": float(arrays["source_clean_correct"].mean()),
+        "source_asr": asr.value,
+        "source_asr_count": asr.count,
+        "mean_linf": mean_distortion(arrays["linf"], fooled),
+        "mean_l2": mean_distortion(arrays["l2"], fooled),
+        "mean_l0": mean_distortion(arrays["l0"], fooled),
+        "seconds": float(arrays["seconds"].sum()),
+    }

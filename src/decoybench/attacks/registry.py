@@ -1,0 +1,47 @@
+"""The attack registry: `build(name, **params)` for every attack the suite knows."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from decoybench.attacks.base import Attack
+from decoybench.attacks.foolbox_attacks import FGSM, L2PGD, LinfBIM, LinfPGD
+
+ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (LinfPGD, L2PGD, LinfBIM, FGSM)}
+
+
+def attack_parameters(name: str) -> dict[str, inspect.Parameter]:
+    """The constructor parameters of attack `name` (without `self`)."""
+    signature = inspect.signature(_attack_class(name).__init__)
+    return {key: value for key, value in signature.parameters.items() if key != "self"}
+
+
+def _attack_class(name: str) -> type[Attack]:
+    if name not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r}; allowed: {', '.join(sorted(ATTACKS))}")
+    return ATTACKS[name]
+
+
+def build(name: str, **params: Any) -> Attack:
+    """Instantiate attack `name`; unknown names or parameters are rejected with the allowed ones."""
+    allowed = attack_parameters(name)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"attack {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    missing = [
+        key for key, parameter in allowed.items()
+        if parameter.default is inspect.Parameter.empty and key not in params
+    ]
+    if missing:
+        raise ValueError(f"attack {name!r} needs parameter {', '.join(map(repr, missing))}")
+    return _attack_class(name)(**params)
+
+
+def build_from_config(entry: dict[str, Any]) -> Attack:
+    """Build from one `attacks.<name>` config entry: `{attack: <registry name>, **params}`."""
+    params = dict(entry)
+    return build(params.pop("attack"), **params)

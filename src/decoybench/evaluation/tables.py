@@ -1,0 +1,70 @@
+"""Aggregate cell metrics (eval JSON files) into tables written as CSV and Markdown."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from decoybench.io import read_json, write_text
+
+RATE_COLUMNS = ("target_clean_accuracy", "source_asr", "target_asr", "transfer_rate")
+
+
+def cell_rows(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """One row per cell: identity columns, each rate with count/total/interval, distortions."""
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        metrics = read_json(path)
+        row: dict[str, Any] = dict(metrics["cell"])
+        row.update(
+            source_model=metrics["source_model"],
+            target_model=metrics["target_model"],
+            n_attempted=metrics["n_attempted"],
+        )
+        for name in RATE_COLUMNS:
+            rate = metrics["rates"][name]
+            row[name] = rate["value"]
+            row[f"{name}_count"] = rate["count"]
+            row[f"{name}_total"] = rate["total"]
+            row[f"{name}_ci_low"] = rate["ci_low"]
+            row[f"{name}_ci_high"] = rate["ci_high"]
+        row.update(metrics["distortion"])
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        raise ValueError("no evaluation cells to tabulate")
+    return frame.sort_values(["setting", "defense", "attack"], kind="stable").reset_index(drop=True)
+
+
+def format_rate(value: float, low: float, high: float, count: int, total: int) -> str:
+    """'87.2% [84.0, 89.9] (436/500)': value, 95% Wilson interval and counts."""
+    if total == 0 or math.isnan(value):
+        return "n/a (0/0)"
+    return f"{100 * value:.1f}% [{100 * low:.1f}, {100 * high:.1f}] ({count}/{total})"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """Readable Markdown: rates with intervals and counts, distortions to 3 decimals."""
+    shown = frame[["setting", "kind", "defense", "attack", "source_model", "target_model"]].copy()
+    for name in RATE_COLUMNS:
+        shown[name] = [
+            format_rate(*values)
+            for values in frame[
+                [name, f"{name}_ci_low", f"{name}_ci_high", f"{name}_count", f"{name}_total"]
+            ].itertuples(index=False)
+        ]
+    for name in ("mean_l2", "mean_linf"):
+        shown[name] = frame[name].map(lambda value: "n/a" if math.isnan(value) else f"{value:.3f}")
+    return shown.to_markdown(index=False) + "\n"
+
+
+def write_attack_table(paths: Iterable[str | Path], csv_path: str | Path, markdown_path: str | Path) -> pd.DataFrame:
+    """Collect cells into the attack-success table; write CSV and Markdown atomically."""
+    frame = cell_rows(paths)
+    write_text(csv_path, frame.to_csv(index=False))
+    write_text(markdown_path, markdown_table(frame))
+    return frame

@@ -1,0 +1,81 @@
+"""Evaluate one adversarial set on a target model: one cell of a results table.
+
+In a white-box setting the target is the crafting model itself; in a transfer setting the
+set was crafted on a substitute and only its transfer to the target counts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from decoybench.data import load_split, read_manifest
+from decoybench.evaluation.metrics import (
+    accuracy,
+    attack_success_rate,
+    conditional_transfer_rate,
+    mean_distortion,
+)
+from decoybench.io import read_npz, write_json
+from decoybench.models.checkpoint import load_checkpoint
+from decoybench.models.training import predict
+from decoybench.runtime import to_float
+
+
+def evaluate_adversarial_set(
+    *,
+    adversarial_set: str | Path,
+    target_model: str | Path,
+    data_dir: str | Path,
+    cell: dict[str, Any],
+    out: str | Path,
+    device: torch.device,
+    batch_size: int = 500,
+) -> dict[str, Any]:
+    """Metrics of `adversarial_set` against `target_model`, written atomically to `out`.
+
+    `cell` names the table cell (dataset, setting, kind, defense, attack, ...) and is
+    stored with the metrics, so tables aggregate cells without re-reading the config.
+    """
+    manifest = read_manifest(data_dir)
+    model, sidecar = load_checkpoint(
+        target_model, device=str(device), expected={"data_sha256": manifest["fingerprint"]}
+    )
+    arrays = read_npz(adversarial_set)
+    test = load_split(data_dir, "test")
+    index = arrays["index"]
+    labels = torch.as_tensor(arrays["label"])
+    if not torch.equal(labels, torch.as_tensor(test.labels[index])):
+        raise ValueError(f"{adversarial_set}: labels do not match the test split of {data_dir}")
+    clean_predicted = predict(model, to_float(test.images[index]), batch_size)
+    adversarial_predicted = predict(model, torch.as_tensor(arrays["x_adv"]), batch_size)
+    target_correct = (clean_predicted == labels).numpy()
+    target_fooled = (adversarial_predicted != labels).numpy()
+    source_correct = arrays["source_clean_correct"].astype(bool)
+    source_fooled = arrays["success"].astype(bool)
+    successful = target_fooled & target_correct
+    metrics = {
+        "cell": cell,
+        "target_model": sidecar.get("name", Path(target_model).stem),
+        "source_model": str(arrays["source_model"]),
+        "n_attempted": len(index),
+        "rates": {
+            "target_clean_accuracy": accuracy(clean_predicted, labels).as_dict(),
+            "target_asr": attack_success_rate(target_fooled, target_correct).as_dict(),
+            "source_asr": attack_success_rate(source_fooled, source_correct).as_dict(),
+            "transfer_rate": conditional_transfer_rate(
+                target_fooled, source_fooled, source_correct & target_correct
+            ).as_dict(),
+        },
+        "distortion": {
+            "mean_l0": mean_distortion(arrays["l0"], successful),
+            "mean_l2": mean_distortion(arrays["l2"], successful),
+            "mean_linf": mean_distortion(arrays["linf"], successful),
+        },
+        "attack_seconds": float(arrays["seconds"].sum()),
+        "queries_per_sample": float(arrays["queries"].mean()),
+    }
+    write_json(out, metrics)
+    return metrics

@@ -1,0 +1,1 @@
+"""Figures: one plotting function per figure, saved as PNG and PDF atomically."""

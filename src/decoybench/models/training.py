@@ -1,0 +1,173 @@
+"""Supervised training of a registered architecture: deterministic by seed, tqdm progress."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from decoybench.config import config_hash
+from decoybench.data import Split, load_split, read_manifest
+from decoybench.models.architectures import build_model
+from decoybench.models.checkpoint import save_checkpoint
+from decoybench.runtime import derive_seed, seed_everything, to_float
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """Optimiser and schedule of one model (one `models.<name>` config entry)."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str
+    learning_rate: float
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    lr_milestones: tuple[int, ...] = field(default_factory=tuple)
+    lr_gamma: float = 0.1
+
+    @classmethod
+    def from_config(cls, entry: dict[str, Any]) -> TrainingRecipe:
+        settings = {key: value for key, value in entry.items() if key != "architecture"}
+        settings["lr_milestones"] = tuple(settings.get("lr_milestones", ()))
+        return cls(**settings)
+
+    def make_optimizer(self, parameters: Any) -> torch.optim.Optimizer:
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(
+                parameters, lr=self.learning_rate, momentum=self.momentum,
+                weight_decay=self.weight_decay,
+            )
+        if self.optimizer == "adam":
+            return torch.optim.Adam(parameters, lr=self.learning_rate, weight_decay=self.weight_decay)
+        raise ValueError(f"optimizer {self.optimizer!r} is not allowed; allowed values: sgd, adam")
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Predicted labels of float images in [0, 1] (model in eval mode), on the CPU."""
+    device = next(model.parameters()).device
+    labels = [
+        model(images[start : start + batch_size].to(device)).argmax(dim=1).cpu()
+        for start in range(0, len(images), batch_size)
+    ]
+    return torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
+
+
+def accuracy(model: nn.Module, split: Split, batch_size: int = 500) -> float:
+    """Top-1 accuracy of `model` on a canonical split."""
+    model.eval()
+    predicted = predict(model, to_float(split.images), batch_size)
+    return float((predicted == torch.as_tensor(split.labels)).float().mean())
+
+
+def train_classifier(
+    model: nn.Module,
+    train: Split,
+    recipe: TrainingRecipe,
+    *,
+    generator: torch.Generator,
+    device: torch.device,
+    validation: Split | None = None,
+    progress: TextIO | None = None,
+) -> list[dict[str, float]]:
+    """Cross-entropy training with seeded batch order; returns per-epoch history."""
+    model.to(device)
+    images = to_float(train.images)
+    labels = torch.as_tensor(train.labels)
+    optimizer = recipe.make_optimizer(model.parameters())
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(recipe.lr_milestones), gamma=recipe.lr_gamma
+    )
+    loss_function = nn.CrossEntropyLoss()
+    history: list[dict[str, float]] = []
+    batches_per_epoch = -(-len(labels) // recipe.batch_size)
+    for epoch in range(1, recipe.epochs + 1):
+        model.train()
+        order = torch.randperm(len(labels), generator=generator)
+        total_loss, correct = 0.0, 0
+        bar = tqdm(
+            range(batches_per_epoch), desc=f"epoch {epoch}/{recipe.epochs}",
+            file=progress or sys.stderr, mininterval=2.0, ascii=True,
+        )
+        for batch in bar:
+            index = order[batch * recipe.batch_size : (batch + 1) * recipe.batch_size]
+            inputs, targets = images[index].to(device), labels[index].to(device)
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(inputs)
+            loss = loss_function(logits, targets)
+            loss.backward()
+            optimizer.step()
+            total_loss += float(loss) * len(index)
+            correct += int((logits.argmax(dim=1) == targets).sum())
+        bar.close()
+        scheduler.step()
+        record = {
+            "epoch": epoch,
+            "train_loss": total_loss / len(labels),
+            "train_accuracy": correct / len(labels),
+        }
+        if validation is not None:
+            record["val_accuracy"] = accuracy(model, validation)
+        logger.info("epoch %d: %s", epoch, record)
+        history.append(record)
+    model.eval()
+    return history
+
+
+def train_and_save(
+    *,
+    model_name: str,
+    model_config: dict[str, Any],
+    dataset: str,
+    data_dir: str | Path,
+    out: str | Path,
+    seed: int,
+    device: torch.device,
+    progress: TextIO | None = None,
+) -> dict[str, Any]:
+    """Train `model_name` on data/{dataset} and write its checkpoint + sidecar atomically.
+
+    The model's seed is derived from the global seed and its name, so the victim and the
+    substitutes are independent draws yet each is reproducible. Returns the sidecar.
+    """
+    model_seed = derive_seed(seed, "train", dataset, model_name)
+    generator = seed_everything(model_seed)
+    manifest = read_manifest(data_dir)
+    train, validation, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
+    channels, height, _ = train.shape
+    model = build_model(
+        model_config["architecture"], in_channels=channels, image_size=height,
+        num_classes=manifest["num_classes"],
+    )
+    recipe = TrainingRecipe.from_config(model_config)
+    history = train_classifier(
+        model, train, recipe, generator=generator, device=device, validation=validation,
+        progress=progress,
+    )
+    metadata = {
+        "name": model_name,
+        "architecture": model_config["architecture"],
+        "dataset": dataset,
+        "in_channels": channels,
+        "image_size": height,
+        "num_classes": manifest["num_classes"],
+        "seed": seed,
+        "model_seed": model_seed,
+        "config_hash": config_hash(model_config),
+        "training": model_config,
+        "history": history,
+        "val_accuracy": accuracy(model, validation),
+        "test_accuracy": accuracy(model, test),
+        "data_sha256": manifest["fingerprint"],
+        "parameters": sum(parameter.numel() for parameter in model.parameters()),
+    }
+    return save_checkpoint(out, model, metadata)

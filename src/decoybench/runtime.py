@@ -1,0 +1,51 @@
+"""Device choice, seeding and determinism: same config and seed, same numbers on CPU."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+
+import numpy as np
+import torch
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(requested: str) -> torch.device:
+    """`auto` picks CUDA when available, else CPU; `cuda` without a GPU is an error."""
+    if requested not in DEVICES:
+        raise ValueError(f"device {requested!r} is not allowed; allowed values: {', '.join(DEVICES)}")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
+    return torch.device(requested)
+
+
+def derive_seed(seed: int, *names: str) -> int:
+    """A 63-bit seed derived from the global seed and names (e.g. the model name).
+
+    Different jobs get independent streams; the same names always give the same seed.
+    """
+    material = "/".join([str(seed), *names]).encode()
+    return int.from_bytes(hashlib.sha256(material).digest()[:8], "big") >> 1
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; enable deterministic kernels; return a CPU generator."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def to_float(images: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 images (N×C×H×W, 0..255) -> float32 tensor in [0, 1] on `device`."""
+    tensor = torch.as_tensor(images)
+    return (tensor.to(device=device, dtype=torch.float32) / 255.0).contiguous()
