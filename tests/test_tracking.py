@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +21,16 @@ EXPERIMENT = "decoybench-test"
 
 
 @pytest.fixture(autouse=True)
-def _quiet_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No tracking URI leaks in from the environment; alembic's schema logs are silenced."""
+def _quiet_mlflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No tracking URI leaks in from the environment; alembic/MLflow database logs are muted."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    for name in ("alembic", "mlflow.store.db.utils"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    loggers = [logging.getLogger(name) for name in ("alembic", "mlflow.store.db.utils")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    yield
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
-        return f"unknown key {', '.join(map(repr, unknown))} in {where}; allowed keys: {', '.join(allowed)}"
+        names = ", ".join(map(repr, unknown))
+        return f"unknown key {names} in {where}; allowed keys: {', '.join(allowed)}"
     if error.validator == "enum":
         allowed = ", ".join(map(str, error.validator_value))
         return f"{where} = {error.instance!r} is not allowed; allowed values: {allowed}"

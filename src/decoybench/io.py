@@ -92,7 +92,9 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except (ValueError, OSError, EOFError) as error:
-        raise ValueError(f"{path} is not a readable .npz archive ({error}); delete it and re-run") from error
+        raise ValueError(
+            f"{path} is not a readable .npz archive ({error}); delete it and re-run"
+        ) from error
 
 
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:

@@ -15,11 +15,15 @@ DEVICES = ("auto", "cpu", "cuda")
 def resolve_device(requested: str) -> torch.device:
     """`auto` picks CUDA when available, else CPU; `cuda` without a GPU is an error."""
     if requested not in DEVICES:
-        raise ValueError(f"device {requested!r} is not allowed; allowed values: {', '.join(DEVICES)}")
+        raise ValueError(
+            f"device {requested!r} is not allowed; allowed values: {', '.join(DEVICES)}"
+        )
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
+        raise RuntimeError(
+            "device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'"
+        )
     return torch.device(requested)
 
 

@@ -98,7 +98,8 @@ def ensure_backend(
     Idempotent. For sqlite URIs the database folder is created and the first creation is
     serialised by a file lock next to the database, so concurrent callers are safe. A None
     `artifact_location` means `<database folder>/mlflow-artifacts` for sqlite (never the
-    MLflow default `./mlruns`, which the MLflow UI would mistake for a file store).
+    MLflow default `./mlruns`, which `mlflow server` started without
+    `--backend-store-uri` would take for a file store).
     Raises on failure (unlike `write_run`).
     """
     database = sqlite_path(tracking_uri)
@@ -251,6 +252,7 @@ class _Progress:
     """What earlier attempts already wrote, so a retry resumes the same run."""
 
     write_id: str
+    attempts: int = 0
     run_id: str | None = None
     batches_done: int = 0
     uploads_done: int = 0
@@ -329,7 +331,8 @@ def _write_once(
 
     experiment_id = _experiment_id(tracking_uri, experiment_name)
     client = MlflowClient(tracking_uri)
-    if progress.run_id is None:
+    progress.attempts += 1
+    if progress.run_id is None and progress.attempts > 1:
         progress.run_id = _find_partial_run(client, experiment_id, progress.write_id)
     if progress.run_id is None:
         run = client.create_run(

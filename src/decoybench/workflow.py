@@ -140,8 +140,12 @@ def job(snakemake: Any, artifacts: tuple[str, ...] = ()) -> Iterator[Job]:
             record.log_artifact(Path(snakemake.output[key]))
         status = "FINISHED"
     finally:
-        run_id = write_run(record, tracking_uri=tracking_uri, experiment_name=config["name"], status=status)
-        logger.info("job %s %s; MLflow run %s", record.run_name, status.lower(), run_id or "not written")
+        run_id = write_run(
+            record, tracking_uri=tracking_uri, experiment_name=config["name"], status=status
+        )
+        logger.info(
+            "job %s %s; MLflow run %s", record.run_name, status.lower(), run_id or "not written"
+        )
         root.removeHandler(handler)
         sys.stdout, sys.stderr = previous_streams
         if log_stream is not sys.stderr:

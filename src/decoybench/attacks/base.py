@@ -67,7 +67,12 @@ class Attack(ABC):
 
     @abstractmethod
     def run(
-        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, generator: torch.Generator
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        target: Tensor | None,
+        generator: torch.Generator,
     ) -> tuple[Tensor, Tensor]:
         """Return (x_adv, queries per sample)."""
 
@@ -84,7 +89,9 @@ class Attack(ABC):
         generator: torch.Generator | None = None,
     ) -> AttackResult:
         if x.min() < 0 or x.max() > 1:
-            raise ValueError(f"{self.name}: inputs must lie in [0, 1], got [{float(x.min())}, {float(x.max())}]")
+            raise ValueError(
+                f"{self.name}: inputs must lie in [0, 1], got [{float(x.min())}, {float(x.max())}]"
+            )
         if target is not None and "none" in self.targeted_modes and len(self.targeted_modes) == 1:
             raise ValueError(f"{self.name} cannot be targeted")
         if generator is None:

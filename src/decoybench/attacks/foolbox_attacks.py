@@ -24,15 +24,18 @@ class FoolboxAttack(Attack):
         raise NotImplementedError
 
     def run(
-        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, generator: torch.Generator
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        target: Tensor | None,
+        generator: torch.Generator,
     ) -> tuple[Tensor, Tensor]:
         import foolbox
 
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
         bounded = foolbox.PyTorchModel(model, bounds=(0.0, 1.0), device=x.device)
-        criterion = (
-            foolbox.criteria.TargetedMisclassification(target) if target is not None else y
-        )
+        criterion = foolbox.criteria.TargetedMisclassification(target) if target is not None else y
         _, clipped, _ = self._foolbox_attack()(bounded, x, criterion, epsilons=self.epsilon)
         queries = torch.full((len(x),), self._queries_per_sample(), dtype=torch.long)
         return clipped, queries
@@ -57,16 +60,22 @@ class _IterativeFoolboxAttack(FoolboxAttack):
     ) -> None:
         self.epsilon = float(epsilon)
         self.steps = self.default_steps if steps is None else int(steps)
-        self.rel_stepsize = self.default_rel_stepsize if rel_stepsize is None else float(rel_stepsize)
+        self.rel_stepsize = (
+            self.default_rel_stepsize if rel_stepsize is None else float(rel_stepsize)
+        )
         self.abs_stepsize = abs_stepsize
-        self.random_start = self.default_random_start if random_start is None else bool(random_start)
+        self.random_start = (
+            self.default_random_start if random_start is None else bool(random_start)
+        )
 
     def _foolbox_attack(self) -> Any:
         import foolbox
 
         return getattr(foolbox.attacks, self.foolbox_class)(
-            rel_stepsize=self.rel_stepsize, abs_stepsize=self.abs_stepsize,
-            steps=self.steps, random_start=self.random_start,
+            rel_stepsize=self.rel_stepsize,
+            abs_stepsize=self.abs_stepsize,
+            steps=self.steps,
+            random_start=self.random_start,
         )
 
     def _queries_per_sample(self) -> int:

@@ -21,8 +21,16 @@ from decoybench.runtime import derive_seed, seed_everything, to_float
 
 # Fields of an adversarial set (.npz), one entry per attacked test image.
 ADVERSARIAL_SET_FIELDS = (
-    "x_adv", "index", "label", "success", "source_clean_correct",
-    "l0", "l2", "linf", "queries", "seconds",
+    "x_adv",
+    "index",
+    "label",
+    "success",
+    "source_clean_correct",
+    "l0",
+    "l2",
+    "linf",
+    "queries",
+    "seconds",
 )
 
 
@@ -58,7 +66,9 @@ def generate_adversarial_set(
     clean_correct = predict(model, images) == labels
 
     fields: dict[str, list[Any]] = {name: [] for name in ADVERSARIAL_SET_FIELDS}
-    for start in tqdm(range(0, count, batch_size), desc="attack", file=progress or sys.stderr, ascii=True):
+    for start in tqdm(
+        range(0, count, batch_size), desc="attack", file=progress or sys.stderr, ascii=True
+    ):
         x = images[start : start + batch_size].to(device)
         y = labels[start : start + batch_size].to(device)
         result = attack(model, x, y, generator=generator)

@@ -33,7 +33,8 @@ def build(name: str, **params: Any) -> Attack:
             f"allowed: {', '.join(allowed)}"
         )
     missing = [
-        key for key, parameter in allowed.items()
+        key
+        for key, parameter in allowed.items()
         if parameter.default is inspect.Parameter.empty and key not in params
     ]
     if missing:

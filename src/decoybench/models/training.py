@@ -43,11 +43,15 @@ class TrainingRecipe:
     def make_optimizer(self, parameters: Any) -> torch.optim.Optimizer:
         if self.optimizer == "sgd":
             return torch.optim.SGD(
-                parameters, lr=self.learning_rate, momentum=self.momentum,
+                parameters,
+                lr=self.learning_rate,
+                momentum=self.momentum,
                 weight_decay=self.weight_decay,
             )
         if self.optimizer == "adam":
-            return torch.optim.Adam(parameters, lr=self.learning_rate, weight_decay=self.weight_decay)
+            return torch.optim.Adam(
+                parameters, lr=self.learning_rate, weight_decay=self.weight_decay
+            )
         raise ValueError(f"optimizer {self.optimizer!r} is not allowed; allowed values: sgd, adam")
 
 
@@ -95,8 +99,11 @@ def train_classifier(
         order = torch.randperm(len(labels), generator=generator)
         total_loss, correct = 0.0, 0
         bar = tqdm(
-            range(batches_per_epoch), desc=f"epoch {epoch}/{recipe.epochs}",
-            file=progress or sys.stderr, mininterval=2.0, ascii=True,
+            range(batches_per_epoch),
+            desc=f"epoch {epoch}/{recipe.epochs}",
+            file=progress or sys.stderr,
+            mininterval=2.0,
+            ascii=True,
         )
         for batch in bar:
             index = order[batch * recipe.batch_size : (batch + 1) * recipe.batch_size]
@@ -106,7 +113,7 @@ def train_classifier(
             loss = loss_function(logits, targets)
             loss.backward()
             optimizer.step()
-            total_loss += float(loss) * len(index)
+            total_loss += loss.item() * len(index)
             correct += int((logits.argmax(dim=1) == targets).sum())
         bar.close()
         scheduler.step()
@@ -145,12 +152,19 @@ def train_and_save(
     train, validation, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
     channels, height, _ = train.shape
     model = build_model(
-        model_config["architecture"], in_channels=channels, image_size=height,
+        model_config["architecture"],
+        in_channels=channels,
+        image_size=height,
         num_classes=manifest["num_classes"],
     )
     recipe = TrainingRecipe.from_config(model_config)
     history = train_classifier(
-        model, train, recipe, generator=generator, device=device, validation=validation,
+        model,
+        train,
+        recipe,
+        generator=generator,
+        device=device,
+        validation=validation,
         progress=progress,
     )
     metadata = {
