@@ -1,0 +1,25 @@
+"""Shared fixtures: a tiny canonical store built from the real mnist5k subset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+TINY_SETTINGS = {"split": {"train": 0.8, "val": 0.1, "test": 0.1}, "max_images": 300}
+
+
+@pytest.fixture(scope="session")
+def repository_root() -> Path:
+    return REPOSITORY_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """data/mnist5k of 300 real MNIST images (240/30/30), built once per session."""
+    from decoybench.data import prepare_dataset
+
+    out = tmp_path_factory.mktemp("store") / "mnist5k"
+    prepare_dataset("mnist5k", TINY_SETTINGS, seed=0, out_dir=out)
+    return out

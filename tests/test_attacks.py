@@ -1,0 +1,98 @@
+"""Attack registry and call convention: bounds hold exactly, results are deterministic."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from decoybench.attacks.base import distortions, project
+from decoybench.attacks.registry import ATTACKS, build, build_from_config
+
+
+class _TinyNet(nn.Module):
+    """A small fixed-seed MNIST-shaped classifier (untrained: any decision boundary will do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+@pytest.fixture
+def batch(tiny_store):
+    from decoybench.data import load_split
+    from decoybench.runtime import to_float
+
+    test = load_split(tiny_store, "test")
+    return to_float(test.images[:16]), torch.as_tensor(test.labels[:16])
+
+
+def test_unknown_attack_and_parameter_are_rejected_with_the_allowed_ones() -> None:
+    with pytest.raises(ValueError, match="unknown attack 'zoo'; allowed: fgsm, l2_pgd"):
+        build("zoo")
+    with pytest.raises(ValueError, match="no parameter 'stepz'; allowed: epsilon, steps"):
+        build("linf_pgd", epsilon=0.3, stepz=3)
+    with pytest.raises(ValueError, match="needs parameter 'epsilon'"):
+        build("fgsm")
+
+
+@pytest.mark.parametrize(
+    ("config", "norm", "epsilon"),
+    [
+        ({"attack": "linf_pgd", "epsilon": 0.1, "steps": 5}, "linf", 0.1),
+        ({"attack": "linf_bim", "epsilon": 0.05, "steps": 5}, "linf", 0.05),
+        ({"attack": "l2_pgd", "epsilon": 1.5, "steps": 5}, "l2", 1.5),
+        ({"attack": "fgsm", "epsilon": 0.2}, "linf", 0.2),
+    ],
+)
+def test_attacks_respect_the_box_and_the_norm_bound_exactly(batch, config, norm, epsilon) -> None:
+    x, y = batch
+    model = _TinyNet()
+    result = build_from_config(config)(model, x, y, generator=torch.Generator().manual_seed(1))
+    assert result.x_adv.shape == x.shape and result.x_adv.dtype == torch.float32
+    assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
+    bound = result.linf if norm == "linf" else result.l2
+    assert (bound <= epsilon + 1e-5).all()
+    with torch.no_grad():
+        predicted = model(result.x_adv).argmax(dim=1)
+    assert torch.equal(result.success, predicted != y)
+    assert result.success.any(), "an untrained net must be fooled by some of these attacks"
+    assert (result.queries > 0).all()
+
+
+def test_same_generator_same_adversarial_examples(batch) -> None:
+    x, y = batch
+    attack = build("linf_pgd", epsilon=0.1, steps=3, random_start=True)
+    first = attack(_TinyNet(), x, y, generator=torch.Generator().manual_seed(7))
+    again = attack(_TinyNet(), x, y, generator=torch.Generator().manual_seed(7))
+    other = attack(_TinyNet(), x, y, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(first.x_adv, again.x_adv)
+    assert not torch.equal(first.x_adv, other.x_adv)
+
+
+def test_fgsm_cannot_be_targeted_and_inputs_must_be_in_the_box(batch) -> None:
+    x, y = batch
+    with pytest.raises(ValueError, match="cannot be targeted"):
+        build("fgsm", epsilon=0.1)(_TinyNet(), x, y, target=y)
+    with pytest.raises(ValueError, match=r"inputs must lie in \[0, 1\]"):
+        build("fgsm", epsilon=0.1)(_TinyNet(), x * 2, y)
+
+
+def test_projection_and_distortions_hand_computed() -> None:
+    x = torch.zeros(1, 1, 1, 4)
+    x_adv = torch.tensor([[[[0.3, -0.2, 0.0, 0.05]]]])
+    projected = project(x, x_adv, "linf", 0.1)
+    assert projected.flatten().tolist() == pytest.approx([0.1, 0.0, 0.0, 0.05])
+    l0, l2, linf = distortions(x, projected)
+    assert (int(l0), float(linf)) == (2, pytest.approx(0.1))
+    assert float(l2) == pytest.approx((0.1**2 + 0.05**2) ** 0.5)
+    scaled = project(torch.full((1, 2), 0.5), torch.tensor([[0.5 + 3.0, 0.5 + 4.0]]), "l2", 1.0)
+    assert scaled.flatten().tolist() == pytest.approx([1.0, 1.0])  # (0.6, 0.8) then the box
+
+
+def test_registry_names_match_the_classes() -> None:
+    assert all(cls.name == name for name, cls in ATTACKS.items())

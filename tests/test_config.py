@@ -1,0 +1,107 @@
+"""Config validation: the default config is valid; bad input gets one line naming it."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from decoybench.config import ConfigError, config_hash, load_yaml, validate_config
+
+
+@pytest.fixture(scope="module")
+def default_config(repository_root) -> dict[str, Any]:
+    return load_yaml(repository_root / "config" / "config.yaml")
+
+
+def test_default_config_is_valid(default_config: dict[str, Any]) -> None:
+    validate_config(default_config)
+
+
+CASES: list[tuple[Callable[[dict], None], str]] = [
+    (lambda c: c.update(colour="red"), "unknown key 'colour' in <top level>; allowed keys:"),
+    (
+        lambda c: c["models"]["victim"].update(architecture="vgg19"),
+        "models.victim.architecture = 'vgg19' is not allowed; allowed values: deepsec_mnist_cnn",
+    ),
+    (lambda c: c.update(seed="zero"), "seed = 'zero' has the wrong type; expected integer"),
+    (
+        lambda c: c["datasets"].update(imagenet=c["datasets"]["mnist5k"]),
+        "unknown name 'imagenet' in datasets; allowed names: mnist5k, mnist, cifar10, svhn",
+    ),
+    (
+        lambda c: c["attacks"]["fgsm_0.1"].update(steps=3),
+        "unknown key 'steps' in attacks.fgsm_0.1; allowed keys: attack, epsilon, random_start",
+    ),
+    (
+        lambda c: c["attacks"]["fgsm_0.1"].update(attack="zoo"),
+        "attacks.fgsm_0.1.attack = 'zoo' is not allowed; allowed values: linf_pgd",
+    ),
+    (
+        lambda c: c["settings"]["transfer_s_mnist"].update(source="ghost"),
+        "settings.transfer_s_mnist.source = 'ghost' is not a known model; allowed values:",
+    ),
+    (lambda c: c.update(targets=["cifar10"]), "targets.0 = 'cifar10' is not a known dataset"),
+    (lambda c: c["models"]["victim"].update(epochs=0), "models.victim.epochs: 0 is less than"),
+    (
+        lambda c: c["datasets"]["mnist5k"].update(max_images="all"),
+        "datasets.mnist5k.max_images = 'all' has the wrong type; expected integer",
+    ),
+    (
+        lambda c: c["datasets"]["mnist5k"]["split"].update(test=0.3),
+        "datasets.mnist5k.split fractions sum to 1.2; expected 1",
+    ),
+    (lambda c: c.update(device="tpu"), "device = 'tpu' is not allowed; allowed values: auto, cpu, cuda"),
+    (
+        lambda c: c["evaluation"]["cells"][0].update(attacks=["nope"]),
+        "evaluation.cells.0.attacks.0 = 'nope' is not a known attack",
+    ),
+]
+
+
+@pytest.mark.parametrize(("mutate", "expected"), CASES)
+def test_bad_config_gets_one_line_naming_it(default_config, mutate, expected) -> None:
+    config = copy.deepcopy(default_config)
+    mutate(config)
+    with pytest.raises(ConfigError) as raised:
+        validate_config(config)
+    message = str(raised.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_schema_lists_exactly_the_registered_attacks_and_parameters(repository_root) -> None:
+    from decoybench.attacks.registry import ATTACKS, attack_parameters
+
+    schema = load_yaml(repository_root / "config" / "schema.yaml")
+    entry = schema["properties"]["attacks"]["additionalProperties"]
+    assert set(entry["properties"]["attack"]["enum"]) == set(ATTACKS)
+    for rule in entry["allOf"]:
+        condition = rule["if"]["properties"]["attack"]
+        names = condition.get("enum") or [condition["const"]]
+        allowed = set(rule["then"]["properties"]) - {"attack"}
+        for name in names:
+            assert allowed == set(attack_parameters(name)), name
+            required = {
+                key
+                for key, parameter in attack_parameters(name).items()
+                if parameter.default is inspect.Parameter.empty
+            }
+            assert required == set(rule["then"]["required"]) - {"attack"}, name
+
+
+def test_config_hash_is_order_independent_and_content_sensitive() -> None:
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_missing_or_malformed_config_file_is_named(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_yaml(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("a: [1,\n")
+    with pytest.raises(ConfigError, match="broken.yaml is not valid YAML"):
+        load_yaml(broken)
