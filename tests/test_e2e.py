@@ -1,0 +1,160 @@
+"""The real Snakemake DAG on a tiny config, twice: outputs, MLflow runs, reproducibility."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from decoybench.config import load_yaml
+
+pytestmark = pytest.mark.e2e
+
+EXPECTED_JOBS = {
+    "prepare_dataset": 1,
+    "train_model": 2,
+    "generate_adversarial_set": 4,
+    "evaluate_attack": 4,
+    "make_attack_table": 1,
+    "plot_attack_success": 1,
+}
+
+
+def tiny_config(repository_root: Path) -> dict[str, Any]:
+    """The default config scaled down: 300 images, 1-2 epochs, 5 PGD steps, 20 samples."""
+    config = copy.deepcopy(load_yaml(repository_root / "config" / "config.yaml"))
+    config["name"] = "tiny"
+    config["datasets"]["mnist5k"]["max_images"] = 300
+    config["models"] = {
+        "victim": {**config["models"]["victim"], "epochs": 2},
+        "s_mnist": {**config["models"]["s_mnist"], "epochs": 1},
+    }
+    config["attacks"]["pgd_linf_0.3"]["steps"] = 5
+    config["settings"] = {
+        "whitebox": {"kind": "whitebox"},
+        "transfer_s_mnist": {"kind": "transfer", "source": "s_mnist"},
+    }
+    config["evaluation"] = {
+        "n_samples": 20,
+        "batch_size": 10,
+        "cells": [
+            {"setting": name, "defense": "undefended", "attacks": ["pgd_linf_0.3", "fgsm_0.1"]}
+            for name in config["settings"]
+        ],
+    }
+    return config
+
+
+def snakemake(repository_root: Path, workdir: Path, *arguments: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(repository_root / "Snakefile"),
+         "-d", str(workdir), *arguments],
+        capture_output=True, text=True, env=environment, timeout=600, check=False,
+    )
+
+
+def write_config(workdir: Path, config: dict[str, Any]) -> None:
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture(scope="module")
+def two_runs(repository_root, tmp_path_factory) -> tuple[Path, Path]:
+    """The tiny DAG run in two fresh directories with the same config and seed."""
+    config = tiny_config(repository_root)
+    workdirs = []
+    for name in ("first", "second"):
+        workdir = tmp_path_factory.mktemp(name)
+        write_config(workdir, config)
+        completed = snakemake(repository_root, workdir, "--cores", "2")
+        assert completed.returncode == 0, completed.stderr[-4000:]
+        workdirs.append(workdir)
+    return workdirs[0], workdirs[1]
+
+
+def test_dag_writes_the_table_and_the_figure(two_runs) -> None:
+    first, _ = two_runs
+    table = pd.read_csv(first / "results/mnist5k/tables/attack_success.csv")
+    assert len(table) == 4
+    assert set(table["setting"]) == {"whitebox", "transfer_s_mnist"}
+    assert (table["n_attempted"] == 20).all()
+    whitebox = table[table["setting"] == "whitebox"]
+    assert (whitebox["source_asr"] == whitebox["target_asr"]).all()
+    assert ((table["mean_linf"] <= 0.3 + 1e-6) | table["mean_linf"].isna()).all()
+    assert (first / "results/mnist5k/tables/attack_success.md").read_text().startswith("| setting")
+    png = (first / "results/mnist5k/figures/attack_success.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert (first / "results/mnist5k/figures/attack_success.pdf").read_bytes().startswith(b"%PDF")
+    for rule in EXPECTED_JOBS:
+        assert list((first / "logs" / rule).rglob("*.log")), rule
+        assert list((first / "benchmarks" / rule).rglob("*.tsv")), rule
+
+
+def test_every_job_logged_exactly_one_mlflow_run(two_runs) -> None:
+    from mlflow.tracking import MlflowClient
+
+    first, _ = two_runs
+    client = MlflowClient(f"sqlite:///{first / 'results' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.data.tags["rule"]] = counts.get(run.data.tags["rule"], 0) + 1
+        assert run.info.status == "FINISHED"
+        for tag in ("git_commit", "config_hash", "dataset", "data_sha256", "wildcard.dataset"):
+            assert tag in run.data.tags, (run.info.run_name, tag)
+    assert counts == EXPECTED_JOBS
+    trained = {r.info.run_name: r for r in runs if r.data.tags["rule"] == "train_model"}
+    sidecar = json.loads((first / "results/mnist5k/models/victim.json").read_text())
+    victim = trained["train_model/mnist5k/victim"]
+    assert victim.data.metrics["test_accuracy"] == pytest.approx(sidecar["test_accuracy"])
+    assert victim.data.params["model.architecture"] == "deepsec_mnist_cnn"
+    artifacts = [a.path for a in client.list_artifacts(victim.info.run_id)]
+    assert "victim.json" in artifacts
+
+
+def test_same_config_and_seed_give_identical_numbers(two_runs) -> None:
+    first, second = two_runs
+    relative = "results/mnist5k/tables/attack_success.csv"
+    assert (first / relative).read_text() == (second / relative).read_text()
+    for model in ("victim", "s_mnist"):
+        a, b = (json.loads((d / f"results/mnist5k/models/{model}.json").read_text()) for d in two_runs)
+        assert a["weights_sha256"] == b["weights_sha256"]
+        assert a["test_accuracy"] == b["test_accuracy"]
+    manifests = [json.loads((d / "data/mnist5k/manifest.json").read_text()) for d in two_runs]
+    assert manifests[0]["fingerprint"] == manifests[1]["fingerprint"]
+
+
+def test_refreshed_data_timestamps_do_not_retrigger_jobs(two_runs, repository_root) -> None:
+    """`dvc pull`/`dvc add` rewrite timestamps: the DAG must still be up to date."""
+    first, _ = two_runs
+    for path in (first / "data" / "mnist5k").iterdir():
+        os.utime(path)
+    completed = snakemake(repository_root, first, "-n", "--cores", "1")
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "Nothing to be done" in completed.stdout + completed.stderr
+
+
+def test_bad_config_stops_before_any_job(repository_root, tmp_path) -> None:
+    config = tiny_config(repository_root)
+    config["models"]["victim"]["architecture"] = "vgg19"
+    write_config(tmp_path, config)
+    completed = snakemake(repository_root, tmp_path, "--cores", "1")
+    assert completed.returncode != 0
+    lines = [line for line in completed.stderr.splitlines() if "invalid config" in line]
+    assert lines == [
+        "decoybench: invalid config: models.victim.architecture = 'vgg19' is not allowed; "
+        "allowed values: deepsec_mnist_cnn, deepsec_resnet20, luring_mnist_cnn, luring_svhn_cnn, "
+        "luring_cifar10_cnn, multitask_oracle, multitask_substitute_mnist, "
+        "multitask_substitute_cifar10"
+    ]
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "data").exists()
