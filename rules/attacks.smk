@@ -21,5 +21,7 @@ rule generate_adversarial_set:
     threads: 1
     resources:
         gpu=1,
+    conda:
+        "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/generate_adversarial_set.py"

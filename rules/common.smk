@@ -4,6 +4,14 @@ import re
 import sys
 from pathlib import Path
 
+# Jobs import decoybench from this checkout (see decoybench.environment.export_for_jobs).
+_SOURCE = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, _SOURCE)
+
+from decoybench.environment import export_for_jobs
+
+export_for_jobs(_SOURCE)
+
 from decoybench.config import ConfigError, validate_config
 
 

@@ -20,5 +20,7 @@ rule prepare_dataset:
     params:
         settings=lambda wildcards: config["datasets"][wildcards.dataset],
         raw_root="downloads",
+    conda:
+        "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/prepare_dataset.py"

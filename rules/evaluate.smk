@@ -18,6 +18,8 @@ rule evaluate_attack:
         attack=lambda wildcards: config["attacks"][wildcards.attack],
         setting=lambda wildcards: config["settings"][wildcards.setting],
     threads: 1
+    conda:
+        "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/evaluate_attack.py"
 
@@ -37,5 +39,7 @@ rule make_attack_table:
         "logs/make_attack_table/{dataset}.log",
     benchmark:
         "benchmarks/make_attack_table/{dataset}.tsv"
+    conda:
+        "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/make_attack_table.py"

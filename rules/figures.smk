@@ -16,5 +16,7 @@ rule plot_attack_success:
         "logs/plot_attack_success/{dataset}.log",
     benchmark:
         "benchmarks/plot_attack_success/{dataset}.tsv"
+    conda:
+        "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/plot_attack_success.py"

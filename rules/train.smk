@@ -17,5 +17,7 @@ rule train_model:
     threads: 1
     resources:
         gpu=1,
+    conda:
+        "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/train_model.py"

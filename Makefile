@@ -1,0 +1,35 @@
+# The README's two commands: `make run` (install, then the default workflow) and
+# `make test` (install, then lint and the test suite). Both start from nothing.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install run test test-all mlflow-ui
+
+# Pinned install: pyproject.toml pins the direct dependencies, requirements.lock the rest.
+$(INSTALLED): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-c requirements.lock -e '.[test]'
+	touch $@
+
+install: $(INSTALLED)
+
+run: install
+	$(BIN)/snakemake --cores all
+
+test: install
+	$(BIN)/ruff check src tests workflow_scripts
+	$(BIN)/pytest
+
+# Also the tests marked slow.
+test-all: install
+	$(BIN)/pytest -m ''
+
+# Browse every run in the MLflow UI at http://127.0.0.1:5000 (bound to localhost only).
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/results/mlflow.db \
+		--default-artifact-root file://$(CURDIR)/results/mlflow-artifacts \
+		--host 127.0.0.1 --port 5000 --workers 1
