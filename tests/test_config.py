@@ -54,7 +54,10 @@ CASES: list[tuple[Callable[[dict], None], str]] = [
         lambda c: c["datasets"]["mnist5k"]["split"].update(test=0.3),
         "datasets.mnist5k.split fractions sum to 1.2; expected 1",
     ),
-    (lambda c: c.update(device="tpu"), "device = 'tpu' is not allowed; allowed values: auto, cpu, cuda"),
+    (
+        lambda c: c.update(device="tpu"),
+        "device = 'tpu' is not allowed; allowed values: auto, cpu, cuda",
+    ),
     (
         lambda c: c["evaluation"]["cells"][0].update(attacks=["nope"]),
         "evaluation.cells.0.attacks.0 = 'nope' is not a known attack",
@@ -103,5 +106,5 @@ def test_missing_or_malformed_config_file_is_named(tmp_path) -> None:
         load_yaml(tmp_path / "absent.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("a: [1,\n")
-    with pytest.raises(ConfigError, match="broken.yaml is not valid YAML"):
+    with pytest.raises(ConfigError, match=r"broken\.yaml is not valid YAML"):
         load_yaml(broken)

@@ -67,7 +67,7 @@ def test_corrupted_split_is_refused(tiny_store, tmp_path) -> None:
 
 
 def test_missing_manifest_and_wrong_dtype_are_named(tiny_store, tmp_path) -> None:
-    with pytest.raises(DataIntegrityError, match="manifest.json is missing"):
+    with pytest.raises(DataIntegrityError, match=r"manifest\.json is missing"):
         load_split(tmp_path, "train")
     manifest = read_manifest(tiny_store)
     from decoybench.io import sha256_file, write_npz
@@ -85,7 +85,9 @@ def test_official_test_set_is_kept_as_the_test_split() -> None:
     labels = np.repeat(np.arange(10), 10).astype(np.int64)
     test = (images[:20], labels[:20].copy())
     parts = split_dataset(RawDataset(images, labels, official_test=test), SPLIT, seed=0)
-    assert len(parts["test"][1]) == 20 and len(parts["val"][1]) == 11 and len(parts["train"][1]) == 89
+    assert (
+        len(parts["test"][1]) == 20 and len(parts["val"][1]) == 11 and len(parts["train"][1]) == 89
+    )
     np.testing.assert_array_equal(parts["test"][0], test[0])
 
 

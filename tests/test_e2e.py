@@ -56,9 +56,21 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
 def snakemake(repository_root: Path, workdir: Path, *arguments: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(repository_root / "Snakefile"),
-         "-d", str(workdir), *arguments],
-        capture_output=True, text=True, env=environment, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(repository_root / "Snakefile"),
+            "-d",
+            str(workdir),
+            *arguments,
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+        check=False,
     )
 
 
@@ -127,7 +139,9 @@ def test_same_config_and_seed_give_identical_numbers(two_runs) -> None:
     relative = "results/mnist5k/tables/attack_success.csv"
     assert (first / relative).read_text() == (second / relative).read_text()
     for model in ("victim", "s_mnist"):
-        a, b = (json.loads((d / f"results/mnist5k/models/{model}.json").read_text()) for d in two_runs)
+        a, b = (
+            json.loads((d / f"results/mnist5k/models/{model}.json").read_text()) for d in two_runs
+        )
         assert a["weights_sha256"] == b["weights_sha256"]
         assert a["test_accuracy"] == b["test_accuracy"]
     manifests = [json.loads((d / "data/mnist5k/manifest.json").read_text()) for d in two_runs]

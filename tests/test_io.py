@@ -38,7 +38,7 @@ def test_npz_round_trip_and_pickles_refused(tmp_path) -> None:
         write_npz(tmp_path / "b.npz", {"bad": np.array([{"a": 1}], dtype=object)})
     np.save(tmp_path / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     (tmp_path / "garbage.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="garbage.npz is not a readable"):
+    with pytest.raises(ValueError, match=r"garbage\.npz is not a readable"):
         read_npz(tmp_path / "garbage.npz")
 
 
@@ -50,5 +50,5 @@ def test_sha256_matches_hashlib(tmp_path) -> None:
 
 def test_read_json_names_a_corrupted_file(tmp_path) -> None:
     (tmp_path / "cell.json").write_text("{")
-    with pytest.raises(ValueError, match="cell.json is not valid JSON"):
+    with pytest.raises(ValueError, match=r"cell\.json is not valid JSON"):
         read_json(tmp_path / "cell.json")

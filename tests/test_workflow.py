@@ -22,7 +22,12 @@ def fake_snakemake(tmp_path: Path, tracking_uri: str) -> SimpleNamespace:
         log=Namedlist([str(tmp_path / "logs" / "job.log")]),
         output=output,
         threads=1,
-        config={"name": "unit", "seed": 0, "device": "cpu", "mlflow": {"tracking_uri": tracking_uri}},
+        config={
+            "name": "unit",
+            "seed": 0,
+            "device": "cpu",
+            "mlflow": {"tracking_uri": tracking_uri},
+        },
     )
 
 
