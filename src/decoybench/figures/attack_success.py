@@ -50,19 +50,39 @@ def plot_attack_success(table: pd.DataFrame, png_path: str | Path, pdf_path: str
             color="black",
             zorder=3,
         )
-        for position, value, count, total in zip(
-            positions, values, rows["target_asr_count"], rows["target_asr_total"], strict=True
+        highs = rows["target_asr_ci_high"].to_numpy(dtype=float)
+        for position, value, high, count, total in zip(
+            positions,
+            values,
+            highs,
+            rows["target_asr_count"],
+            rows["target_asr_total"],
+            strict=True,
         ):
-            if not np.isnan(value):
+            if np.isnan(value):
+                continue
+            label = f"{int(count)}/{int(total)}"
+            if value >= 0.25:  # inside a tall bar, at its base
                 axes.text(
                     position,
                     0.02,
-                    f"{int(count)}/{int(total)}",
+                    label,
                     rotation=90,
                     ha="center",
                     va="bottom",
                     fontsize=7,
                     color="white",
+                )
+            else:  # above a short bar's error bar
+                axes.text(
+                    position,
+                    high + 0.02,
+                    label,
+                    rotation=90,
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    color="black",
                 )
     axes.set_xticks(np.arange(len(attacks)), attacks)
     axes.set_ylim(0, 1.05)
