@@ -4,6 +4,11 @@
 [0, 1], any device, deterministic given the generator. Subclasses implement `run`; the base
 class enforces the [0, 1] box and the norm bound exactly and does the bookkeeping
 (success on the crafting model, L0/L2/L∞ distortion, queries, wall time).
+
+Targeting: every attack has a `target_mode` (`none`, `least_likely` or `random`), chosen
+from the modes its class supports; `choose_targets` turns the mode into target labels
+(least likely class of the clean input, or a uniformly random wrong class drawn from the
+seeded generator).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 NORMS = ("linf", "l2", "l0")
+TARGET_MODES = ("none", "least_likely", "random")
 
 
 @dataclass
@@ -43,7 +49,13 @@ def distortions(x: Tensor, x_adv: Tensor, tolerance: float = 1e-6) -> tuple[Tens
 
 
 def project(x: Tensor, x_adv: Tensor, norm: str, epsilon: float | None) -> Tensor:
-    """Project x_adv onto the ε-ball of `norm` around x, then into the [0, 1] box."""
+    """Project x_adv onto the ε-ball of `norm` around x, then into the [0, 1] box.
+
+    L∞: the box and the ball are both coordinate-wise, so clamping to their intersection
+    is exact. L2: scaling into the ball, then clamping into the box, can only shrink each
+    coordinate's change, so the result stays inside both. L0 is enforced by the attacks
+    themselves (they choose which values to change).
+    """
     if epsilon is not None:
         delta = x_adv - x
         if norm == "linf":
@@ -56,14 +68,48 @@ def project(x: Tensor, x_adv: Tensor, norm: str, epsilon: float | None) -> Tenso
     return x_adv.clamp(0.0, 1.0)
 
 
+def degenerate(x_adv: Tensor, tolerance: float = 1e-6) -> Tensor:
+    """Per-sample flag: a constant (blank or saturated) image, never a valid example.
+
+    Foolbox's C&W returns an all-black image where it found nothing, and the model may well
+    misclassify it (DESIGN.md, pitfalls): such outputs count as failures.
+    """
+    flat = x_adv.flatten(start_dim=1)
+    return (flat.amax(dim=1) - flat.amin(dim=1)) <= tolerance
+
+
+@torch.no_grad()
+def choose_targets(
+    mode: str, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator
+) -> Tensor | None:
+    """Target labels for `mode`: None, the least likely class of the clean input under
+    `model`, or a uniformly random class other than y drawn from `generator`."""
+    if mode == "none":
+        return None
+    logits = model(x)
+    if mode == "least_likely":
+        return logits.argmin(dim=1)
+    if mode == "random":
+        num_classes = logits.shape[1]
+        shift = torch.randint(1, num_classes, (len(y),), generator=generator)
+        return (y.cpu() + shift).remainder(num_classes).to(y.device)
+    raise ValueError(f"target mode {mode!r} is not allowed; allowed: {', '.join(TARGET_MODES)}")
+
+
 class Attack(ABC):
-    """Base class: subclasses set `norm`, store parameters, and implement `run`."""
+    """Base class: subclasses set `norm`, store parameters, and implement `run`.
+
+    Class attributes: `name` (registry key), `norm` (the bound `epsilon` is measured in),
+    `targeted_modes` (modes it supports; the first is its default), `gradient_free`.
+    """
 
     name: ClassVar[str]
     norm: ClassVar[str]
     targeted_modes: ClassVar[tuple[str, ...]] = ("none",)
+    gradient_free: ClassVar[bool] = False
 
     epsilon: float | None = None
+    target_mode: str = "none"
 
     @abstractmethod
     def run(
@@ -75,6 +121,16 @@ class Attack(ABC):
         generator: torch.Generator,
     ) -> tuple[Tensor, Tensor]:
         """Return (x_adv, queries per sample)."""
+
+    def set_target_mode(self, mode: str | None) -> None:
+        """Choose the targeting mode; None keeps the class default."""
+        mode = mode or self.targeted_modes[0]
+        if mode not in self.targeted_modes:
+            raise ValueError(
+                f"attack {self.name!r} does not support target mode {mode!r}; "
+                f"allowed: {', '.join(self.targeted_modes)}"
+            )
+        self.target_mode = mode
 
     def parameters(self) -> dict[str, object]:
         """The constructor parameters this attack was built with (for logging)."""
@@ -89,10 +145,9 @@ class Attack(ABC):
         generator: torch.Generator | None = None,
     ) -> AttackResult:
         if x.min() < 0 or x.max() > 1:
-            raise ValueError(
-                f"{self.name}: inputs must lie in [0, 1], got [{float(x.min())}, {float(x.max())}]"
-            )
-        if target is not None and "none" in self.targeted_modes and len(self.targeted_modes) == 1:
+            low, high = float(x.min()), float(x.max())
+            raise ValueError(f"{self.name}: inputs must lie in [0, 1], got [{low}, {high}]")
+        if target is not None and self.targeted_modes == ("none",):
             raise ValueError(f"{self.name} cannot be targeted")
         if generator is None:
             generator = torch.Generator().manual_seed(0)
@@ -100,11 +155,15 @@ class Attack(ABC):
         for parameter in model.parameters():
             parameter.requires_grad_(False)
         started = time.perf_counter()
-        x_adv, queries = self.run(model, x, y, target, generator)
+        if self.epsilon == 0:
+            x_adv, queries = x.clone(), torch.zeros(len(x), dtype=torch.long)
+        else:
+            x_adv, queries = self.run(model, x, y, target, generator)
         x_adv = project(x, x_adv.detach(), self.norm, self.epsilon)
         with torch.no_grad():
             predicted = model(x_adv).argmax(dim=1)
         success = predicted == target if target is not None else predicted != y
+        success &= ~degenerate(x_adv)
         seconds = time.perf_counter() - started
         l0, l2, linf = distortions(x, x_adv)
         return AttackResult(

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from decoybench.attacks.base import choose_targets
 from decoybench.attacks.registry import build_from_config
 from decoybench.data import load_split, read_manifest
 from decoybench.evaluation.metrics import attack_success_rate, mean_distortion
@@ -24,6 +25,7 @@ ADVERSARIAL_SET_FIELDS = (
     "x_adv",
     "index",
     "label",
+    "target",
     "success",
     "source_clean_correct",
     "l0",
@@ -71,7 +73,11 @@ def generate_adversarial_set(
     ):
         x = images[start : start + batch_size].to(device)
         y = labels[start : start + batch_size].to(device)
-        result = attack(model, x, y, generator=generator)
+        target = choose_targets(attack.target_mode, model, x, y, generator)
+        result = attack(model, x, y, target=target, generator=generator)
+        fields["target"].append(
+            np.full(len(x), -1, dtype=np.int64) if target is None else target.cpu().numpy()
+        )
         fields["x_adv"].append(result.x_adv.numpy().astype(np.float32))
         fields["success"].append(result.success.numpy())
         for name in ("l0", "l2", "linf"):

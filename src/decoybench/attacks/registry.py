@@ -23,8 +23,11 @@ def _attack_class(name: str) -> type[Attack]:
     return ATTACKS[name]
 
 
-def build(name: str, **params: Any) -> Attack:
-    """Instantiate attack `name`; unknown names or parameters are rejected with the allowed ones."""
+def build(name: str, target: str | None = None, **params: Any) -> Attack:
+    """Instantiate attack `name` with target mode `target` (None: the attack's default).
+
+    Unknown names, parameters or target modes are rejected with the allowed ones.
+    """
     allowed = attack_parameters(name)
     unknown = sorted(set(params) - set(allowed))
     if unknown:
@@ -39,10 +42,12 @@ def build(name: str, **params: Any) -> Attack:
     ]
     if missing:
         raise ValueError(f"attack {name!r} needs parameter {', '.join(map(repr, missing))}")
-    return _attack_class(name)(**params)
+    attack = _attack_class(name)(**params)
+    attack.set_target_mode(target)
+    return attack
 
 
 def build_from_config(entry: dict[str, Any]) -> Attack:
-    """Build from one `attacks.<name>` config entry: `{attack: <registry name>, **params}`."""
+    """Build from an `attacks.<name>` config entry: `{attack: <name>, target: <mode>, **params}`."""
     params = dict(entry)
     return build(params.pop("attack"), **params)

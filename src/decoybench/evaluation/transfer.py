@@ -52,7 +52,14 @@ def evaluate_adversarial_set(
     clean_predicted = predict(model, to_float(test.images[index]), batch_size)
     adversarial_predicted = predict(model, torch.as_tensor(arrays["x_adv"]), batch_size)
     target_correct = (clean_predicted == labels).numpy()
-    target_fooled = (adversarial_predicted != labels).numpy()
+    targets = (
+        torch.as_tensor(arrays["target"]) if "target" in arrays else torch.full_like(labels, -1)
+    )
+    # Targeted sets (target >= 0) succeed when the prediction is the target; others, when it
+    # differs from the label (DESIGN.md, Metrics).
+    target_fooled = torch.where(
+        targets >= 0, adversarial_predicted == targets, adversarial_predicted != labels
+    ).numpy()
     source_correct = arrays["source_clean_correct"].astype(bool)
     source_fooled = arrays["success"].astype(bool)
     successful = target_fooled & target_correct
