@@ -32,7 +32,7 @@ def batch(tiny_store):
 
 
 def test_unknown_attack_and_parameter_are_rejected_with_the_allowed_ones() -> None:
-    with pytest.raises(ValueError, match="unknown attack 'zoo'; allowed: fgsm, l2_pgd"):
+    with pytest.raises(ValueError, match="unknown attack 'zoo'; allowed: bim, cw2, deepfool"):
         build("zoo")
     with pytest.raises(ValueError, match="no parameter 'stepz'; allowed: epsilon, steps"):
         build("linf_pgd", epsilon=0.3, stepz=3)
@@ -44,7 +44,7 @@ def test_unknown_attack_and_parameter_are_rejected_with_the_allowed_ones() -> No
     ("config", "norm", "epsilon"),
     [
         ({"attack": "linf_pgd", "epsilon": 0.1, "steps": 5}, "linf", 0.1),
-        ({"attack": "linf_bim", "epsilon": 0.05, "steps": 5}, "linf", 0.05),
+        ({"attack": "bim", "epsilon": 0.05, "steps": 5}, "linf", 0.05),
         ({"attack": "l2_pgd", "epsilon": 1.5, "steps": 5}, "l2", 1.5),
         ({"attack": "fgsm", "epsilon": 0.2}, "linf", 0.2),
     ],
@@ -96,3 +96,80 @@ def test_projection_and_distortions_hand_computed() -> None:
 
 def test_registry_names_match_the_classes() -> None:
     assert all(cls.name == name for name, cls in ATTACKS.items())
+
+
+# Small, fast settings for every Foolbox-backed attack: (config, norm bound checked).
+FOOLBOX_CASES = [
+    ({"attack": "fgsm", "epsilon": 0.2}, ("linf", 0.2)),
+    ({"attack": "bim", "epsilon": 0.2, "steps": 5, "abs_stepsize": 0.05}, ("linf", 0.2)),
+    ({"attack": "igs", "epsilon": 0.2, "steps": 5}, ("linf", 0.2)),
+    ({"attack": "linf_pgd", "epsilon": 0.2, "steps": 5}, ("linf", 0.2)),
+    ({"attack": "l2_pgd", "epsilon": 2.0, "steps": 5}, ("l2", 2.0)),
+    ({"attack": "llc", "epsilon": 0.3}, ("linf", 0.3)),
+    ({"attack": "illc", "epsilon": 0.3, "steps": 5, "abs_stepsize": 0.1}, ("linf", 0.3)),
+    ({"attack": "mim", "epsilon": 0.2, "steps": 5}, ("linf", 0.2)),
+    ({"attack": "mim_l2", "epsilon": 2.0, "steps": 5}, ("l2", 2.0)),
+    ({"attack": "umifgsm", "epsilon": 0.2, "steps": 5}, ("linf", 0.2)),
+    ({"attack": "tmifgsm", "epsilon": 0.3, "steps": 5}, ("linf", 0.3)),
+    ({"attack": "deepfool", "steps": 20}, None),
+    ({"attack": "deepfool_linf", "steps": 20}, None),
+    ({"attack": "cw2", "binary_search_steps": 2, "steps": 30, "learning_rate": 0.05}, None),
+    ({"attack": "ead", "binary_search_steps": 2, "steps": 30, "learning_rate": 0.05}, None),
+]
+
+
+@pytest.mark.parametrize(("config", "bound"), FOOLBOX_CASES, ids=lambda v: str(v)[:40])
+def test_every_foolbox_attack_keeps_the_convention(batch, config, bound) -> None:
+    from decoybench.attacks.base import choose_targets, degenerate
+
+    x, y = batch
+    model = _TinyNet()
+    attack = build_from_config(config)
+    generator = torch.Generator().manual_seed(3)
+    target = choose_targets(attack.target_mode, model, x, y, generator)
+    result = attack(model, x, y, target=target, generator=generator)
+    assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
+    if bound is not None:
+        norm, epsilon = bound
+        assert ((result.linf if norm == "linf" else result.l2) <= epsilon + 1e-5).all()
+    with torch.no_grad():
+        predicted = model(result.x_adv).argmax(dim=1)
+    expected = predicted == target if target is not None else predicted != y
+    assert torch.equal(result.success, expected & ~degenerate(result.x_adv))
+    assert result.success.float().mean() > 0.2, "an untrained net is easy to fool"
+
+
+def test_least_likely_and_random_targets(batch) -> None:
+    from decoybench.attacks.base import choose_targets
+
+    x, y = batch
+    model = _TinyNet()
+    with torch.no_grad():
+        least_likely = model(x).argmin(dim=1)
+    assert torch.equal(choose_targets("least_likely", model, x, y, torch.Generator()), least_likely)
+    random = choose_targets("random", model, x, y, torch.Generator().manual_seed(0))
+    assert (random != y).all() and random.min() >= 0 and random.max() <= 9
+    again = choose_targets("random", model, x, y, torch.Generator().manual_seed(0))
+    assert torch.equal(random, again)
+    assert choose_targets("none", model, x, y, torch.Generator()) is None
+    with pytest.raises(ValueError, match="does not support target mode 'random'; allowed: least_"):
+        build("llc", epsilon=0.1, target="random")
+
+
+def test_epsilon_zero_reproduces_clean_accuracy(batch) -> None:
+    x, y = batch
+    model = _TinyNet()
+    with torch.no_grad():
+        wrong = model(x).argmax(dim=1) != y
+    for name in ("fgsm", "linf_pgd", "mim", "bim"):
+        result = build(name, epsilon=0.0)(model, x, y)
+        assert torch.equal(result.x_adv, x) and torch.equal(result.success, wrong), name
+
+
+def test_blank_outputs_count_as_failures() -> None:
+    from decoybench.attacks.base import degenerate
+
+    images = torch.rand(3, 1, 4, 4)
+    images[1] = 0.0
+    images[2] = 1.0
+    assert degenerate(images).tolist() == [False, True, True]

@@ -52,3 +52,14 @@ def test_read_json_names_a_corrupted_file(tmp_path) -> None:
     (tmp_path / "cell.json").write_text("{")
     with pytest.raises(ValueError, match=r"cell\.json is not valid JSON"):
         read_json(tmp_path / "cell.json")
+
+
+def test_written_files_follow_the_umask_not_mkstemp(tmp_path) -> None:
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        write_json(tmp_path / "shared.json", {})
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "shared.json").stat().st_mode & 0o777 == 0o644

@@ -12,6 +12,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA_PATH = REPOSITORY_ROOT / "config" / "schema.yaml"
@@ -60,18 +62,29 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def _most_specific(errors: list[jsonschema.ValidationError]) -> jsonschema.ValidationError:
-    """The deepest error, descending into oneOf branches other than the `null` one."""
+    """The deepest error, descending into oneOf/anyOf branches other than the `null` one."""
     error = max(errors, key=lambda e: len(e.absolute_path))
-    while error.validator == "oneOf" and error.context:
+    while error.validator in ("oneOf", "anyOf") and error.context:
         branches = [e for e in error.context if e.schema != {"type": "null"}]
         error = max(branches or error.context, key=lambda e: len(e.absolute_path))
     return error
 
 
+def _sibling_schemas(schema_path: Path) -> Registry:
+    """Register the `*.schema.yaml` files beside the main schema for its relative `$ref`s."""
+    resources = [
+        (path.name, Resource.from_contents(load_yaml(path), default_specification=DRAFT202012))
+        for path in sorted(schema_path.parent.glob("*.schema.yaml"))
+    ]
+    return Registry().with_resources(resources)
+
+
 def validate_schema(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA_PATH) -> None:
     """Validate `config` against the JSON schema; raise ConfigError with a one-line reason."""
+    schema_path = Path(schema_path)
     schema = load_yaml(schema_path)
-    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    validator = jsonschema.Draft202012Validator(schema, registry=_sibling_schemas(schema_path))
+    errors = list(validator.iter_errors(config))
     if not errors:
         return
     error = _most_specific(errors)

@@ -18,6 +18,12 @@ from typing import Any
 import numpy as np
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temp path in the target's folder; rename it onto `target` on success.
@@ -35,6 +41,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         yield temporary_path
         with temporary_path.open("rb") as handle:
             os.fsync(handle.fileno())
+        os.chmod(temporary_path, 0o666 & ~_current_umask())  # mkstemp creates 0600
         os.replace(temporary_path, target)
     finally:
         temporary_path.unlink(missing_ok=True)

@@ -21,7 +21,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-NORMS = ("linf", "l2", "l0")
+NORMS = ("linf", "l2", "l1", "l0")
 TARGET_MODES = ("none", "least_likely", "random")
 
 
@@ -109,7 +109,12 @@ class Attack(ABC):
     gradient_free: ClassVar[bool] = False
 
     epsilon: float | None = None
-    target_mode: str = "none"
+    _target_mode: str | None = None
+
+    @property
+    def target_mode(self) -> str:
+        """The targeting mode in use: the one set, else the class default."""
+        return self._target_mode or self.targeted_modes[0]
 
     @abstractmethod
     def run(
@@ -130,11 +135,11 @@ class Attack(ABC):
                 f"attack {self.name!r} does not support target mode {mode!r}; "
                 f"allowed: {', '.join(self.targeted_modes)}"
             )
-        self.target_mode = mode
+        self._target_mode = mode
 
     def parameters(self) -> dict[str, object]:
         """The constructor parameters this attack was built with (for logging)."""
-        return dict(vars(self))
+        return {key: value for key, value in vars(self).items() if not key.startswith("_")}
 
     def __call__(
         self,

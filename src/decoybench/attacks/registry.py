@@ -5,10 +5,27 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from decoybench.attacks import foolbox_attacks as fb
 from decoybench.attacks.base import Attack
-from decoybench.attacks.foolbox_attacks import FGSM, L2PGD, LinfBIM, LinfPGD
 
-ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (LinfPGD, L2PGD, LinfBIM, FGSM)}
+ATTACK_CLASSES: tuple[type[Attack], ...] = (
+    fb.FGSM,
+    fb.BIM,
+    fb.IGS,
+    fb.LinfPGD,
+    fb.L2PGD,
+    fb.LLC,
+    fb.ILLC,
+    fb.MIM,
+    fb.MIML2,
+    fb.UMIFGSM,
+    fb.TMIFGSM,
+    fb.DeepFool,
+    fb.DeepFoolLinf,
+    fb.CarliniWagnerL2,
+    fb.EAD,
+)
+ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in ATTACK_CLASSES}
 
 
 def attack_parameters(name: str) -> dict[str, inspect.Parameter]:
