@@ -12,10 +12,11 @@ from decoybench.environment import export_for_jobs
 
 export_for_jobs(_SOURCE)
 
-from decoybench.config import ConfigError, validate_config
+from decoybench.config import ConfigError, expand_presets, validate_config
 
 
 try:
+    config.update(expand_presets(config, Path(workflow.basedir) / "config" / "attacks"))
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
 except ConfigError as error:
     sys.exit(f"decoybench: {error}")

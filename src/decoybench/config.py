@@ -5,6 +5,7 @@ Kept free of heavy imports: the Snakefile calls it at parse time, before any job
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -17,6 +18,7 @@ from referencing.jsonschema import DRAFT202012
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA_PATH = REPOSITORY_ROOT / "config" / "schema.yaml"
+PRESET_KEYS = ("description", "setting", "include", "attacks")
 
 
 class ConfigError(ValueError):
@@ -126,6 +128,56 @@ def cross_check(config: dict[str, Any]) -> None:
         _require_known("setting", cell["setting"], config["settings"], f"{where}.setting")
         for position, attack in enumerate(cell["attacks"]):
             _require_known("attack", attack, config["attacks"], f"{where}.attacks.{position}")
+
+
+def preset_names(presets_dir: str | Path) -> list[str]:
+    """Names of the attack presets: the YAML files of config/attacks/."""
+    return sorted(path.stem for path in Path(presets_dir).glob("*.yaml"))
+
+
+def load_preset(
+    name: str, presets_dir: str | Path, _including: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], str]:
+    """Attack entries of preset `name` (labels prefixed `name.`, included presets first)
+    and the setting its cell uses."""
+    presets_dir = Path(presets_dir)
+    path = presets_dir / f"{name}.yaml"
+    if not path.exists():
+        allowed = ", ".join(preset_names(presets_dir))
+        raise ConfigError(f"invalid config: unknown attack preset {name!r}; allowed: {allowed}")
+    if name in _including:
+        raise ConfigError(f"invalid config: attack preset {name!r} includes itself")
+    preset = load_yaml(path)
+    unknown = sorted(set(preset) - set(PRESET_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"invalid attack preset {path}: unknown key {', '.join(map(repr, unknown))}; "
+            f"allowed keys: {', '.join(PRESET_KEYS)}"
+        )
+    attacks: dict[str, Any] = {}
+    for included in preset.get("include") or []:
+        attacks.update(load_preset(included, presets_dir, (*_including, name))[0])
+    for label, entry in (preset.get("attacks") or {}).items():
+        attacks[f"{name}.{label}"] = entry
+    return attacks, preset.get("setting", "whitebox")
+
+
+def expand_presets(config: dict[str, Any], presets_dir: str | Path) -> dict[str, Any]:
+    """Add the attacks of every preset named in `attack_presets` (a list, or a comma-
+    separated string from `--config attack_presets=a,b`) and one evaluation cell each,
+    attacking the undefended victim in the preset's setting."""
+    names = config.get("attack_presets") or []
+    if isinstance(names, str):
+        names = [name.strip() for name in names.split(",") if name.strip()]
+    expanded = copy.deepcopy(config)
+    expanded["attack_presets"] = list(names)
+    for name in names:
+        attacks, setting = load_preset(name, presets_dir)
+        expanded["attacks"].update(attacks)
+        expanded["evaluation"]["cells"].append(
+            {"setting": setting, "defense": "undefended", "attacks": list(attacks)}
+        )
+    return expanded
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA_PATH) -> None:
