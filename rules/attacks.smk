@@ -18,6 +18,7 @@ rule generate_adversarial_set:
         setting=lambda wildcards: config["settings"][wildcards.setting],
         n_samples=config["evaluation"].get("n_samples"),
         batch_size=config["evaluation"].get("batch_size", 250),
+        sanity_samples=config["evaluation"].get("sanity_samples", 64),
     threads: 1
     resources:
         gpu=1,

@@ -17,6 +17,7 @@ with job(snakemake) as run:
         device=run.device,
         n_samples=snakemake.params.n_samples,
         batch_size=snakemake.params.batch_size,
+        sanity_samples=snakemake.params.sanity_samples,
         progress=run.log_stream,
     )
     run.log_metrics(summary)

@@ -15,6 +15,7 @@ from decoybench.attacks.base import choose_targets
 from decoybench.attacks.registry import build_from_config
 from decoybench.data import load_split, read_manifest
 from decoybench.evaluation.metrics import attack_success_rate, mean_distortion
+from decoybench.evaluation.sanity import adversarial_set_checks
 from decoybench.io import write_npz
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict
@@ -47,13 +48,15 @@ def generate_adversarial_set(
     device: torch.device,
     n_samples: int | None = None,
     batch_size: int = 250,
+    sanity_samples: int = 64,
     progress: TextIO | None = None,
 ) -> dict[str, Any]:
     """Attack `model_path` on the first `n_samples` test images; write the set atomically.
 
     The set stores x_adv (float32 in [0, 1]), the clean index and label, success on the
     crafting model, whether that model got the clean input right, L0/L2/L∞, queries and
-    per-sample wall time. Returns a summary of metrics on the crafting model.
+    per-sample wall time, plus the sanity checks of evaluation.sanity on the first
+    `sanity_samples` images (0 skips them). Returns a summary on the crafting model.
     """
     manifest = read_manifest(data_dir)
     model, sidecar = load_checkpoint(
@@ -90,6 +93,21 @@ def generate_adversarial_set(
     arrays["source_clean_correct"] = clean_correct.numpy()
     arrays["attack_config"] = np.array(json.dumps(attack_config, sort_keys=True))
     arrays["source_model"] = np.array(sidecar.get("name", Path(model_path).stem))
+    subset = min(sanity_samples, count)
+    sanity = (
+        adversarial_set_checks(
+            attack_config=attack_config,
+            model=model,
+            x=images[:subset].to(device),
+            y=labels[:subset].to(device),
+            success=arrays["success"][:subset],
+            clean_correct=arrays["source_clean_correct"][:subset],
+            generator=generator,
+        )
+        if subset
+        else {}
+    )
+    arrays["sanity"] = np.array(json.dumps(sanity, sort_keys=True))
     write_npz(out, arrays)
 
     asr = attack_success_rate(arrays["success"], arrays["source_clean_correct"])
@@ -103,4 +121,5 @@ def generate_adversarial_set(
         "mean_l2": mean_distortion(arrays["l2"], fooled),
         "mean_l0": mean_distortion(arrays["l0"], fooled),
         "seconds": float(arrays["seconds"].sum()),
+        "sanity": {key: float(value) for key, value in sanity.items() if value is not None},
     }

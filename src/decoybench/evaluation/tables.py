@@ -9,9 +9,11 @@ from typing import Any
 
 import pandas as pd
 
+from decoybench.evaluation.sanity import flag_gradient_masking
 from decoybench.io import read_json, write_text
 
 RATE_COLUMNS = ("target_clean_accuracy", "source_asr", "target_asr", "transfer_rate")
+ATTACK_COLUMNS = ("norm", "epsilon", "gradient_free", "target_mode")
 
 
 def cell_rows(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -33,10 +35,16 @@ def cell_rows(paths: Iterable[str | Path]) -> pd.DataFrame:
             row[f"{name}_ci_low"] = rate["ci_low"]
             row[f"{name}_ci_high"] = rate["ci_high"]
         row.update(metrics["distortion"])
+        attack = metrics.get("attack", {})
+        row.update({key: attack.get(key) for key in ATTACK_COLUMNS})
+        sanity = metrics.get("sanity", {})
+        row["epsilon_zero_consistent"] = sanity.get("epsilon_zero_consistent")
+        row["monotone_in_epsilon"] = sanity.get("monotone_in_epsilon")
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
         raise ValueError("no evaluation cells to tabulate")
+    frame["gradient_masking_suspected"] = flag_gradient_masking(frame)
     return frame.sort_values(["setting", "defense", "attack"], kind="stable").reset_index(drop=True)
 
 
@@ -45,6 +53,18 @@ def format_rate(value: float, low: float, high: float, count: int, total: int) -
     if total == 0 or math.isnan(value):
         return "n/a (0/0)"
     return f"{100 * value:.1f}% [{100 * low:.1f}, {100 * high:.1f}] ({count}/{total})"
+
+
+def sanity_flags(row: pd.Series) -> str:
+    """Short warnings for a row: failed sanity checks and suspected gradient masking."""
+    flags = []
+    if row.get("epsilon_zero_consistent") is False:
+        flags.append("ε=0 changes predictions")
+    if row.get("monotone_in_epsilon") is False:
+        flags.append("success falls as ε grows")
+    if bool(row.get("gradient_masking_suspected", False)):
+        flags.append("gradient-free beats white-box: possible gradient masking")
+    return "; ".join(flags)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -59,6 +79,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
         ]
     for name in ("mean_l2", "mean_linf"):
         shown[name] = frame[name].map(lambda value: "n/a" if math.isnan(value) else f"{value:.3f}")
+    shown["flags"] = [sanity_flags(row) for _, row in frame.iterrows()]
     return shown.to_markdown(index=False) + "\n"
 
 

@@ -6,11 +6,13 @@ set was crafted on a substitute and only its transfer to the target counts.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from decoybench.attacks.registry import build_from_config
 from decoybench.data import load_split, read_manifest
 from decoybench.evaluation.metrics import (
     accuracy,
@@ -63,8 +65,17 @@ def evaluate_adversarial_set(
     source_correct = arrays["source_clean_correct"].astype(bool)
     source_fooled = arrays["success"].astype(bool)
     successful = target_fooled & target_correct
+    attack = build_from_config(json.loads(str(arrays["attack_config"])))
     metrics = {
         "cell": cell,
+        "attack": {
+            "name": attack.name,
+            "norm": attack.norm,
+            "epsilon": attack.epsilon,
+            "gradient_free": attack.gradient_free,
+            "target_mode": attack.target_mode,
+        },
+        "sanity": json.loads(str(arrays["sanity"])) if "sanity" in arrays else {},
         "target_model": sidecar.get("name", Path(target_model).stem),
         "source_model": str(arrays["source_model"]),
         "n_attempted": len(index),

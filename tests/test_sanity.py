@@ -1,0 +1,78 @@
+"""Sanity flags: hand-built cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from decoybench.evaluation.metrics import Rate
+from decoybench.evaluation.sanity import (
+    adversarial_set_checks,
+    epsilon_zero_consistent,
+    flag_gradient_masking,
+    monotone_in_epsilon,
+)
+
+
+def test_epsilon_zero_and_monotonicity_hand_built() -> None:
+    assert epsilon_zero_consistent([1, 2, 3], [1, 2, 3])
+    assert not epsilon_zero_consistent([1, 2, 3], [1, 2, 4])
+    assert monotone_in_epsilon(Rate(5, 10), Rate(5, 10))
+    assert monotone_in_epsilon(Rate(6, 10), Rate(5, 10))  # one sample of tolerance
+    assert not monotone_in_epsilon(Rate(8, 10), Rate(5, 10))
+
+
+def test_gradient_masking_flag() -> None:
+    table = pd.DataFrame(
+        {
+            "dataset": ["d"] * 4,
+            "setting": ["whitebox"] * 4,
+            "defense": ["x"] * 4,
+            "norm": ["linf", "linf", "linf", "l2"],
+            "epsilon": [0.3, 0.3, 0.3, 2.0],
+            "gradient_free": [False, True, True, True],
+            "target_asr": [0.4, 0.7, 0.2, 0.9],
+        }
+    )
+    # Row 1 beats the only L∞ white-box attack (0.7 > 0.4); row 2 does not; row 3 has no
+    # L2 white-box peer to compare with.
+    assert flag_gradient_masking(table).tolist() == [False, True, False, False]
+
+
+def test_checks_run_on_a_real_attack(tiny_store) -> None:
+    from decoybench.data import load_split
+    from decoybench.runtime import to_float
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    test = load_split(tiny_store, "test")
+    x, y = to_float(test.images[:20]), torch.as_tensor(test.labels[:20])
+    config = {"attack": "linf_pgd", "epsilon": 0.2, "steps": 5}
+    from decoybench.attacks.registry import build_from_config
+
+    result = build_from_config(config)(model, x, y, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        correct = (model(x).argmax(dim=1) == y).numpy()
+    checks = adversarial_set_checks(
+        attack_config=config,
+        model=model,
+        x=x,
+        y=y,
+        success=result.success.numpy(),
+        clean_correct=correct,
+        generator=torch.Generator().manual_seed(1),
+    )
+    assert checks["epsilon_zero_consistent"] is True
+    assert checks["monotone_in_epsilon"] is True
+    assert checks["success_at_half_epsilon"] <= checks["success_at_epsilon_on_subset"] + 0.1
+    unbounded = adversarial_set_checks(
+        attack_config={"attack": "deepfool"},
+        model=model,
+        x=x,
+        y=y,
+        success=np.zeros(20, dtype=bool),
+        clean_correct=correct,
+        generator=torch.Generator(),
+    )
+    assert unbounded == {"epsilon_zero_consistent": None, "monotone_in_epsilon": None}
