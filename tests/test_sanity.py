@@ -52,8 +52,7 @@ def test_checks_run_on_a_real_attack(tiny_store) -> None:
     from decoybench.attacks.registry import build_from_config
 
     result = build_from_config(config)(model, x, y, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        correct = (model(x).argmax(dim=1) == y).numpy()
+    correct = np.ones(20, dtype=bool)  # untrained model: count every input as attempted
     checks = adversarial_set_checks(
         attack_config=config,
         model=model,
