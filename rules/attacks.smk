@@ -16,7 +16,7 @@ rule generate_adversarial_set:
     params:
         attack=lambda wildcards: config["attacks"][wildcards.attack],
         setting=lambda wildcards: config["settings"][wildcards.setting],
-        n_samples=config["evaluation"].get("n_samples"),
+        n_samples=cell_samples,
         batch_size=config["evaluation"].get("batch_size", 250),
         sanity_samples=config["evaluation"].get("sanity_samples", 64),
     threads: 1

@@ -82,6 +82,15 @@ def evaluation_cells(dataset):
     ]
 
 
+def cell_samples(wildcards):
+    """Test images attacked for this cell: the cell's n_samples, else evaluation.n_samples."""
+    for cell in config["evaluation"]["cells"]:
+        if (cell["setting"], cell["defense"]) == (wildcards.setting, wildcards.defense):
+            if wildcards.attack in cell["attacks"] and "n_samples" in cell:
+                return cell["n_samples"]
+    return config["evaluation"].get("n_samples")
+
+
 def cell_metrics(wildcards):
     return [
         f"results/{wildcards.dataset}/eval/{setting}/{defense}/{attack}.json"

@@ -108,3 +108,35 @@ def test_missing_or_malformed_config_file_is_named(tmp_path) -> None:
     broken.write_text("a: [1,\n")
     with pytest.raises(ConfigError, match=r"broken\.yaml is not valid YAML"):
         load_yaml(broken)
+
+
+def test_one_adversarial_set_has_one_size(default_config) -> None:
+    config = copy.deepcopy(default_config)
+    cell = config["evaluation"]["cells"][0]
+    config["evaluation"]["cells"].append({**cell, "n_samples": 7})
+    with pytest.raises(ConfigError, match="one adversarial set has one size"):
+        validate_config(config)
+
+
+def test_every_attack_preset_expands_into_a_valid_config(repository_root, default_config) -> None:
+    from decoybench.config import expand_presets, preset_names
+
+    presets = repository_root / "config" / "attacks"
+    names = preset_names(presets)
+    assert {"deepsec-mnist", "deepsec-cifar10", "trapdoor", "paper"} <= set(names)
+    for name in names:
+        expanded = expand_presets({**default_config, "attack_presets": name}, presets)
+        validate_config(expanded)
+    everything = expand_presets({**default_config, "attack_presets": "paper"}, presets)
+    others = [n for n in names if n != "paper"]
+    together = expand_presets({**default_config, "attack_presets": ",".join(others)}, presets)
+    assert set(everything["attacks"]) == set(together["attacks"])  # paper = all the others
+
+
+def test_unknown_preset_is_named(repository_root, default_config) -> None:
+    from decoybench.config import expand_presets
+
+    with pytest.raises(ConfigError, match="unknown attack preset 'nope'; allowed: deepsec-cifar10"):
+        expand_presets(
+            {**default_config, "attack_presets": ["nope"]}, repository_root / "config" / "attacks"
+        )

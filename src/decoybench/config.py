@@ -123,8 +123,18 @@ def cross_check(config: dict[str, Any]) -> None:
     for name, setting in config["settings"].items():
         if "source" in setting:
             _require_known("model", setting["source"], config["models"], f"settings.{name}.source")
+    sizes: dict[tuple[str, str, str], Any] = {}
     for index, cell in enumerate(config["evaluation"]["cells"]):
         where = f"evaluation.cells.{index}"
+        for attack in cell["attacks"]:
+            key = (cell["setting"], cell["defense"], attack)
+            size = cell.get("n_samples", config["evaluation"].get("n_samples"))
+            if sizes.setdefault(key, size) != size:
+                raise ConfigError(
+                    f"invalid config: {where} attacks {attack!r} in {cell['setting']}/"
+                    f"{cell['defense']} with n_samples {size}, but an earlier cell uses "
+                    f"{sizes[key]}; one adversarial set has one size"
+                )
         _require_known("setting", cell["setting"], config["settings"], f"{where}.setting")
         for position, attack in enumerate(cell["attacks"]):
             _require_known("attack", attack, config["attacks"], f"{where}.attacks.{position}")
