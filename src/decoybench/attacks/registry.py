@@ -7,6 +7,12 @@ from typing import Any
 
 from decoybench.attacks import foolbox_attacks as fb
 from decoybench.attacks.base import Attack
+from decoybench.attacks.bpda import BPDA
+from decoybench.attacks.eco import ECO
+from decoybench.attacks.iterative import DIM, DIMTI, MIMTI
+from decoybench.attacks.rfgsm import RFGSM, RLLC
+from decoybench.attacks.spsa import SPSA
+from decoybench.attacks.uap import UAP
 
 ATTACK_CLASSES: tuple[type[Attack], ...] = (
     fb.FGSM,
@@ -24,6 +30,15 @@ ATTACK_CLASSES: tuple[type[Attack], ...] = (
     fb.DeepFoolLinf,
     fb.CarliniWagnerL2,
     fb.EAD,
+    RFGSM,
+    RLLC,
+    DIM,
+    MIMTI,
+    DIMTI,
+    UAP,
+    BPDA,
+    SPSA,
+    ECO,
 )
 ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in ATTACK_CLASSES}
 
