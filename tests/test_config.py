@@ -37,7 +37,7 @@ CASES: list[tuple[Callable[[dict], None], str]] = [
     ),
     (
         lambda c: c["attacks"]["fgsm_0.1"].update(attack="zoo"),
-        "attacks.fgsm_0.1.attack = 'zoo' is not allowed; allowed values: bim, bpda, cw2",
+        "attacks.fgsm_0.1.attack = 'zoo' is not allowed; allowed values: bim, blb, bpda",
     ),
     (
         lambda c: c["settings"]["transfer_s_mnist"].update(source="ghost"),

@@ -7,9 +7,12 @@ from typing import Any
 
 from decoybench.attacks import foolbox_attacks as fb
 from decoybench.attacks.base import Attack
+from decoybench.attacks.blb import BoxConstrainedLBFGS
 from decoybench.attacks.bpda import BPDA
 from decoybench.attacks.eco import ECO
 from decoybench.attacks.iterative import DIM, DIMTI, MIMTI
+from decoybench.attacks.jsma import JSMA
+from decoybench.attacks.optmargin import OptMargin
 from decoybench.attacks.rfgsm import RFGSM, RLLC
 from decoybench.attacks.spsa import SPSA
 from decoybench.attacks.uap import UAP
@@ -39,6 +42,9 @@ ATTACK_CLASSES: tuple[type[Attack], ...] = (
     BPDA,
     SPSA,
     ECO,
+    JSMA,
+    BoxConstrainedLBFGS,
+    OptMargin,
 )
 ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in ATTACK_CLASSES}
 
