@@ -156,7 +156,11 @@ def main() -> None:
         implementations = {"ours": ours(name, arguments.epsilon, step, arguments.steps)}
         implementations.update(candidates.get(name, {}))
         for label, call in implementations.items():
-            seconds = timed(lambda call=call: call(model, x, y), arguments.repeats, device)
+            try:
+                seconds = timed(lambda call=call: call(model, x, y), arguments.repeats, device)
+            except RuntimeError as error:  # e.g. torchattacks' TIFGSM assumes 3 channels
+                print(f"{name}/{label} cannot run here: {str(error).splitlines()[0]}")
+                continue
             row[f"{label}_s"] = seconds
             row[f"{label}_ratio"] = seconds / floor
         rows.append(row)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from decoybench.attacks.base import distortions, project
-from decoybench.attacks.registry import ATTACKS, build, build_from_config
+from decoybench.attacks.registry import ATTACKS, attack_parameters, build, build_from_config
 
 
 class _TinyNet(nn.Module):
@@ -173,3 +173,36 @@ def test_blank_outputs_count_as_failures() -> None:
     images[1] = 0.0
     images[2] = 1.0
     assert degenerate(images).tolist() == [False, True, True]
+
+
+BOUNDED_ATTACKS = sorted(name for name in ATTACKS if "epsilon" in attack_parameters(name))
+
+
+@pytest.mark.parametrize("name", BOUNDED_ATTACKS)
+def test_every_bounded_attack_at_epsilon_zero_returns_the_clean_input(batch, name) -> None:
+    from decoybench.attacks.base import choose_targets
+
+    x, y = batch
+    model = _TinyNet()
+    attack = build(name, epsilon=0.0)
+    generator = torch.Generator().manual_seed(0)
+    target = choose_targets(attack.target_mode, model, x, y, generator)
+    result = attack(model, x, y, target=target, generator=generator)
+    with torch.no_grad():
+        predicted = model(x).argmax(dim=1)
+    assert torch.equal(result.x_adv, x)
+    expected = predicted == target if target is not None else predicted != y
+    assert torch.equal(result.success, expected)
+
+
+def test_the_registry_holds_every_attack_of_the_three_papers() -> None:
+    papers = {
+        # attractors (DEEPSEC + Trapdoor settings)
+        "fgsm", "rfgsm", "bim", "linf_pgd", "umifgsm", "uap", "deepfool", "optmargin", "bpda",
+        "spsa", "llc", "rllc", "illc", "tmifgsm", "jsma", "blb", "cw2", "ead",
+        # luring
+        "mim", "mim_l2", "dim", "mim_ti", "dim_ti", "eco",
+        # multitask
+        "igs", "deepfool_linf",
+    }  # fmt: skip
+    assert papers <= set(ATTACKS)
