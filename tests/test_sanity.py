@@ -75,3 +75,25 @@ def test_checks_run_on_a_real_attack(tiny_store) -> None:
         generator=torch.Generator(),
     )
     assert unbounded == {"epsilon_zero_consistent": None, "monotone_in_epsilon": None}
+
+
+def test_every_bounded_preset_attack_rebuilds_at_zero_and_half_budget(repository_root) -> None:
+    from decoybench.attacks.registry import build_from_config
+    from decoybench.config import expand_presets, load_yaml
+    from decoybench.evaluation.sanity import at_epsilon
+
+    config = load_yaml(repository_root / "config" / "config.yaml")
+    config["attack_presets"] = "paper"
+    attacks = expand_presets(config, repository_root / "config" / "attacks")["attacks"]
+    bounded = {label: entry for label, entry in attacks.items() if entry.get("epsilon")}
+    assert len(bounded) > 50
+    for label, entry in bounded.items():
+        for budget in (0.0, entry["epsilon"] / 2):
+            assert build_from_config(at_epsilon(entry, budget)).epsilon == budget, label
+
+
+def test_epsilon_relative_parameters_scale_with_the_budget() -> None:
+    from decoybench.evaluation.sanity import at_epsilon
+
+    assert at_epsilon({"attack": "rfgsm", "epsilon": 0.3, "alpha": 0.15}, 0.15)["alpha"] == 0.075
+    assert at_epsilon({"attack": "linf_pgd", "epsilon": 0.3, "steps": 40}, 0.0)["steps"] == 40

@@ -74,6 +74,8 @@ def test_a_failing_job_raises_and_logs_one_failed_run(tmp_path, tracking_uri) ->
         1 / 0  # noqa: B018
     _, found = runs(tracking_uri)
     assert [run.info.status for run in found] == ["FAILED"]
+    log = Path(snakemake.log[0]).read_text()
+    assert "Traceback" in log and "ZeroDivisionError" in log, "the job log must say why"
 
 
 def test_a_broken_tracking_backend_never_loses_the_result(tmp_path, monkeypatch) -> None:

@@ -135,7 +135,11 @@ def job(snakemake: Any, artifacts: tuple[str, ...] = ()) -> Iterator[Job]:
     status = "FAILED"
     try:
         logger.info("job %s started (threads=%d)", record.run_name, threads)
-        yield handle
+        try:
+            yield handle
+        except BaseException:
+            logger.exception("job %s raised", record.run_name)
+            raise
         for key in artifacts:
             record.log_artifact(Path(snakemake.output[key]))
         status = "FINISHED"

@@ -100,13 +100,16 @@ class Attack(ABC):
     """Base class: subclasses set `norm`, store parameters, and implement `run`.
 
     Class attributes: `name` (registry key), `norm` (the bound `epsilon` is measured in),
-    `targeted_modes` (modes it supports; the first is its default), `gradient_free`.
+    `targeted_modes` (modes it supports; the first is its default), `gradient_free`,
+    `epsilon_scaled_parameters` (parameters that must scale with ε).
     """
 
     name: ClassVar[str]
     norm: ClassVar[str]
     targeted_modes: ClassVar[tuple[str, ...]] = ("none",)
     gradient_free: ClassVar[bool] = False
+    # Parameters measured in units of ε (they scale with it when ε changes, e.g. RFGSM's α).
+    epsilon_scaled_parameters: ClassVar[tuple[str, ...]] = ()
 
     epsilon: float | None = None
     _target_mode: str | None = None

@@ -24,6 +24,7 @@ class RFGSM(Attack):
     MNIST ε = 0.3, α = 0.15; CIFAR-10 ε = 0.1, α = 0.05). One query per sample."""
 
     name = "rfgsm"
+    epsilon_scaled_parameters = ("alpha",)
     norm = "linf"
     targeted_modes: ClassVar[tuple[str, ...]] = ("none", "random", "least_likely")
 

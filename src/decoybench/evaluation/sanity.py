@@ -31,6 +31,19 @@ def monotone_in_epsilon(smaller: Rate, larger: Rate, tolerance: int = 1) -> bool
     return smaller.count <= larger.count + tolerance
 
 
+def at_epsilon(attack_config: dict[str, Any], budget: float) -> dict[str, Any]:
+    """The same attack at budget `budget`: ε-relative parameters (the class's
+    `epsilon_scaled_parameters`, e.g. RFGSM's α) scale with it."""
+    from decoybench.attacks.registry import ATTACKS
+
+    scale = budget / attack_config["epsilon"]
+    scaled = {**attack_config, "epsilon": budget}
+    for key in ATTACKS[attack_config["attack"]].epsilon_scaled_parameters:
+        if scaled.get(key) is not None:
+            scaled[key] = scaled[key] * scale
+    return scaled
+
+
 @torch.no_grad()
 def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model(x).argmax(dim=1).cpu()
@@ -54,7 +67,7 @@ def adversarial_set_checks(
     clean_predicted = _predict(model, x)
     checks: dict[str, Any] = {}
     for label, budget in (("zero", 0.0), ("half", epsilon / 2)):
-        attack = build_from_config({**attack_config, "epsilon": budget})
+        attack = build_from_config(at_epsilon(attack_config, budget))
         target = choose_targets(attack.target_mode, model, x, y, generator)
         result = attack(model, x, y, target=target, generator=generator)
         if label == "zero":
