@@ -38,6 +38,13 @@ def test_gradient_masking_flag() -> None:
     # Row 1 beats the only L∞ white-box attack (0.7 > 0.4); row 2 does not; row 3 has no
     # L2 white-box peer to compare with.
     assert flag_gradient_masking(table).tolist() == [False, True, False, False]
+    # With intervals: 48/48 = 100% [92.6, 100] does not beat 470/480 = 97.9% [96.2, 98.9].
+    table["target_asr_ci_low"] = [0.962, 0.926, 0.1, 0.8]
+    table["target_asr_ci_high"] = [0.989, 1.0, 0.3, 1.0]
+    table["target_asr"] = [0.979, 1.0, 0.2, 0.9]
+    assert flag_gradient_masking(table).tolist() == [False, False, False, False]
+    table.loc[1, "target_asr_ci_low"] = 0.995
+    assert flag_gradient_masking(table).tolist() == [False, True, False, False]
 
 
 def test_checks_run_on_a_real_attack(tiny_store) -> None:

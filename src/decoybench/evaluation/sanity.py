@@ -86,9 +86,15 @@ def adversarial_set_checks(
 def flag_gradient_masking(table: pd.DataFrame) -> pd.Series:
     """True where a gradient-free attack's target ASR beats every white-box gradient
     attack with the same norm and an ε at least as large, on the same dataset, setting
-    and defense: gradient-based attacks should be stronger unless gradients are masked."""
+    and defense: gradient-based attacks should be stronger unless gradients are masked.
+
+    "Beats" is statistical when intervals are given: the gradient-free attack's lower 95%
+    bound (`target_asr_ci_low`) exceeds every peer's upper bound (`target_asr_ci_high`),
+    so a 48/48 against a 470/480 is not flagged; without intervals, the rates compare."""
     flags = pd.Series(False, index=table.index)
     required = {"gradient_free", "norm", "epsilon", "target_asr"}
+    low = "target_asr_ci_low" if "target_asr_ci_low" in table.columns else "target_asr"
+    high = "target_asr_ci_high" if "target_asr_ci_high" in table.columns else "target_asr"
     if not required <= set(table.columns):
         return flags
     groups = table.groupby(["dataset", "setting", "defense", "norm"], dropna=False)
@@ -96,6 +102,6 @@ def flag_gradient_masking(table: pd.DataFrame) -> pd.Series:
         gradient = group[~group["gradient_free"].astype(bool)]
         for index, row in group[group["gradient_free"].astype(bool)].iterrows():
             peers = gradient[gradient["epsilon"] >= row["epsilon"]]
-            if len(peers) and row["target_asr"] > peers["target_asr"].max():
+            if len(peers) and row[low] > peers[high].max():
                 flags[index] = True
     return flags

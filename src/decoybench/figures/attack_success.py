@@ -30,16 +30,21 @@ def plot_attack_success(table: pd.DataFrame, png_path: str | Path, pdf_path: str
     attacks = sorted(table["attack"].unique())
     settings = list(dict.fromkeys(table["setting"]))
     width = 0.8 / len(settings)
-    figure, axes = plt.subplots(figsize=(max(5.0, 1.6 * len(attacks) * len(settings) ** 0.5), 3.6))
+    figure, axes = plt.subplots(figsize=(min(14.0, 3.0 + 0.9 * len(attacks)), 4.0))
     for offset, setting in enumerate(settings):
         rows = table[table["setting"] == setting].set_index("attack").reindex(attacks)
         positions = np.arange(len(attacks)) + (offset - (len(settings) - 1) / 2) * width
         values = rows["target_asr"].to_numpy(dtype=float)
-        errors = np.vstack(
-            [
-                values - rows["target_asr_ci_low"].to_numpy(dtype=float),
-                rows["target_asr_ci_high"].to_numpy(dtype=float) - values,
-            ]
+        # Wilson bounds can sit a rounding error inside the value at 0% and 100%.
+        errors = np.clip(
+            np.vstack(
+                [
+                    values - rows["target_asr_ci_low"].to_numpy(dtype=float),
+                    rows["target_asr_ci_high"].to_numpy(dtype=float) - values,
+                ]
+            ),
+            0,
+            None,
         )
         axes.bar(positions, values, width * 0.92, yerr=errors, capsize=3, label=setting)
         axes.scatter(
@@ -84,7 +89,7 @@ def plot_attack_success(table: pd.DataFrame, png_path: str | Path, pdf_path: str
                     fontsize=7,
                     color="black",
                 )
-    axes.set_xticks(np.arange(len(attacks)), attacks)
+    axes.set_xticks(np.arange(len(attacks)), attacks, rotation=30, ha="right")
     axes.set_ylim(0, 1.05)
     axes.set_ylabel("attack success rate on target")
     dataset = ", ".join(table["dataset"].unique())
