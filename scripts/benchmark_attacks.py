@@ -26,19 +26,24 @@ from decoybench.models import build_model
 from decoybench.runtime import resolve_device, to_float
 
 
-def timed(function: Callable[[], object], repeats: int, device: torch.device) -> float:
-    """Median wall time of `repeats` calls (after one warm-up call)."""
-    function()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
+def interleaved_medians(
+    functions: dict[str, Callable[[], object]], repeats: int, device: torch.device
+) -> dict[str, float]:
+    """Median wall time of each function over `repeats` rounds, one call of each per round
+    (after one warm-up call each), so drift on a shared machine hits all of them alike."""
+    for function in functions.values():
         function()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {label: [] for label in functions}
+    for _ in range(repeats):
+        for label, function in functions.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            function()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[label].append(time.perf_counter() - started)
+    return {label: statistics.median(values) for label, values in times.items()}
 
 
 def bare_passes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> None:
@@ -145,30 +150,37 @@ def main() -> None:
         parameter.requires_grad_(False)
 
     step = arguments.epsilon / 10
-    floor = timed(lambda: bare_passes(model, x, y, arguments.steps), arguments.repeats, device)
     candidates = peers(arguments.epsilon, step, arguments.steps)
     rows = []
     for name in arguments.attacks:
         if name not in ATTACKS:
             print(f"skipping {name}: not registered")
             continue
-        row = {"attack": name, "floor_s": floor}
-        implementations = {"ours": ours(name, arguments.epsilon, step, arguments.steps)}
+        implementations = {
+            "floor": lambda: bare_passes(model, x, y, arguments.steps),
+            "ours": ours(name, arguments.epsilon, step, arguments.steps),
+        }
         implementations.update(candidates.get(name, {}))
+        runnable: dict[str, Callable[[], object]] = {}
         for label, call in implementations.items():
+            bound = call if label == "floor" else (lambda call=call: call(model, x, y))
             try:
-                seconds = timed(lambda call=call: call(model, x, y), arguments.repeats, device)
+                bound()
             except RuntimeError as error:  # e.g. torchattacks' TIFGSM assumes 3 channels
                 print(f"{name}/{label} cannot run here: {str(error).splitlines()[0]}")
                 continue
+            runnable[label] = bound
+        medians = interleaved_medians(runnable, arguments.repeats, device)
+        row: dict[str, object] = {"attack": name, "floor_s": medians.pop("floor")}
+        for label, seconds in medians.items():
             row[f"{label}_s"] = seconds
-            row[f"{label}_ratio"] = seconds / floor
+            row[f"{label}_ratio"] = seconds / row["floor_s"]  # type: ignore[operator]
         rows.append(row)
     table = pd.DataFrame(rows)
     print(
         f"{arguments.architecture}, batch {arguments.batch}, {arguments.steps} steps, "
-        f"{arguments.threads} threads, {device}: floor {floor:.2f} s "
-        f"({arguments.steps} bare forward+backward passes)"
+        f"{arguments.threads} threads, {device}, median of {arguments.repeats} interleaved "
+        f"rounds; floor = {arguments.steps} bare forward+backward passes, timed in each round"
     )
     print(table.to_markdown(index=False, floatfmt=".2f"))
     if arguments.out:
