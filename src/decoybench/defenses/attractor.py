@@ -292,7 +292,8 @@ class QIMDecoder(nn.Module):
             self.term_interval,
             self.term_weight,
         ):
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            canonical = torch.float64 if tensor.is_floating_point() else torch.int64
+            digest.update(tensor.detach().cpu().to(canonical).contiguous().numpy().tobytes())
         digest.update(repr((self.input_shape, self.A0, self.A1, self.A2)).encode())
         return digest.hexdigest()
 
