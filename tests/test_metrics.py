@@ -76,3 +76,35 @@ def test_rate_rejects_non_boolean_and_mismatched_inputs() -> None:
     with pytest.raises(ValueError, match="shape mismatch"):
         Rate.of(np.array([True]), np.array([True, False]))
     assert Rate(3, 4).as_dict()["value"] == 0.75
+
+
+def test_detection_metrics_hand_computed() -> None:
+    from decoybench.evaluation.metrics import (
+        detection_rate,
+        false_positive_rate,
+        overall_attack_success_rate,
+        recovery_rate,
+        roc_auc,
+    )
+
+    # 6 attempted inputs; the attack succeeds on 0, 1, 2, 3; the detector fires on 1, 2, 5.
+    attempted = np.ones(6, dtype=bool)
+    successful = np.array([True, True, True, True, False, False])
+    detected = np.array([False, True, True, False, False, True])
+    rate = detection_rate(detected, successful)
+    assert (rate.count, rate.total) == (2, 4)  # TPR = |{1, 2}| / |{0, 1, 2, 3}|
+    # Overall ASR = successful and undetected {0, 3} over all 6 = ASR (4/6) x (1 - 2/4).
+    overall = overall_attack_success_rate(successful, detected, attempted)
+    assert (overall.count, overall.total) == (2, 6)
+    assert overall.value == pytest.approx((4 / 6) * (1 - 2 / 4))
+    # Recovery over the detected inputs {1, 2, 5}: recovered labels right on 1 and 5.
+    labels = np.array([0, 1, 2, 3, 4, 5])
+    recovered = np.array([9, 1, 7, 9, 9, 5])
+    recovery = recovery_rate(recovered, labels, detected)
+    assert (recovery.count, recovery.total) == (2, 3)
+    fpr = false_positive_rate(np.array([False, True, False, False]))
+    assert (fpr.count, fpr.total) == (1, 4)
+    # AUC by hand: clean {0.1, 0.4, 0.35}, adversarial {0.8, 0.4}: of the 6 pairs the
+    # adversarial score is higher in 5, tied in 1 (0.4 vs 0.4): (5 + 0.5) / 6.
+    assert roc_auc([0.1, 0.4, 0.35], [0.8, 0.4]) == pytest.approx(5.5 / 6)
+    assert math.isnan(roc_auc([], [0.5]))

@@ -104,3 +104,44 @@ def mean_distortion(values: Any, mask: Any) -> float:
     values = np.asarray(values, dtype=np.float64).reshape(-1)
     mask = _as_bool(mask)
     return float(values[mask].mean()) if mask.any() else math.nan
+
+
+def detection_rate(detected: Any, successful: Any) -> Rate:
+    """Detection rate / TPR (attractors paper, Table I column (e) and Table III (a); DEEPSEC):
+    |{x' ∈ X' : D(x') ∧ successful(x')}| / |{x' ∈ X' : successful(x')}|."""
+    return Rate.of(detected, successful)
+
+
+def false_positive_rate(detected_clean: Any) -> Rate:
+    """FPR (attractors paper, Table III (b)): |{x ∈ X_test : D(x)}| / |X_test|, over all clean
+    test samples."""
+    return Rate.of(detected_clean)
+
+
+def recovery_rate(recovered: Any, labels: Any, detected: Any) -> Rate:
+    """Recovery rate (attractors paper, Table I column (f)):
+    |{x' : D(x') ∧ R(x') = y}| / |{x' : D(x')}|."""
+    recovered, labels = np.asarray(recovered).reshape(-1), np.asarray(labels).reshape(-1)
+    return Rate.of(recovered == labels, detected)
+
+
+def overall_attack_success_rate(successful: Any, detected: Any, attempted: Any) -> Rate:
+    """Overall ASR (attractors paper, Sec. VI-F1): ASR × (1 − detection rate), i.e. the share
+    of attempted inputs whose attack succeeds *and* goes undetected:
+    |{x : successful(x') ∧ ¬D(x')}| / |{x : attempted}|."""
+    return Rate.of(_as_bool(successful) & ~_as_bool(detected), attempted)
+
+
+def roc_auc(clean_scores: Any, adversarial_scores: Any) -> float:
+    """AUC of a detector score (attractors paper, Table III (c); DEEPSEC): the probability
+    that a successful adversarial input scores higher than a clean one, ties counting one
+    half (the Mann–Whitney U statistic over |clean|·|adversarial| pairs), computed with
+    scikit-learn's roc_auc_score; nan when either set is empty."""
+    from sklearn.metrics import roc_auc_score
+
+    clean = np.asarray(clean_scores, dtype=np.float64).reshape(-1)
+    adversarial = np.asarray(adversarial_scores, dtype=np.float64).reshape(-1)
+    if len(clean) == 0 or len(adversarial) == 0:
+        return math.nan
+    labels = np.concatenate([np.zeros(len(clean)), np.ones(len(adversarial))])
+    return float(roc_auc_score(labels, np.concatenate([clean, adversarial])))
