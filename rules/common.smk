@@ -30,7 +30,7 @@ wildcard_constraints:
     dataset=_alternatives(config["datasets"]),
     model=_alternatives(config["models"]),
     setting=_alternatives(config["settings"]),
-    defense="undefended",
+    defense="undefended|attractor",
     attack=_alternatives(config["attacks"]),
     split="train|val|test",
 
@@ -107,6 +107,11 @@ def all_outputs():
             f"results/{dataset}/figures/attack_success.png",
             f"results/{dataset}/figures/attack_success.pdf",
         ]
+        if "attractor" in config.get("defenses", {}):
+            outputs += [
+                f"results/{dataset}/tables/attractor_clean_accuracy.csv",
+                f"results/{dataset}/tables/attractor_clean_accuracy.md",
+            ]
     return outputs
 
 

@@ -21,6 +21,8 @@ pytestmark = pytest.mark.e2e
 EXPECTED_JOBS = {
     "prepare_dataset": 1,
     "train_model": 2,
+    "build_defense": 1,
+    "make_clean_accuracy_table": 1,
     "generate_adversarial_set": 4,
     "evaluate_attack": 4,
     "make_attack_table": 1,

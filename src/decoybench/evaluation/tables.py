@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from decoybench.evaluation.paper_numbers import ATTRACTORS_TABLE_II, PAPER_DATASET
 from decoybench.evaluation.sanity import flag_gradient_masking
 from decoybench.io import read_json, write_text
 
@@ -90,4 +91,50 @@ def write_attack_table(
     frame = cell_rows(paths)
     write_text(csv_path, frame.to_csv(index=False))
     write_text(markdown_path, markdown_table(frame))
+    return frame
+
+
+def clean_accuracy_rows(defense_json: str | Path, dataset: str) -> pd.DataFrame:
+    """Attractors Table II: clean accuracy of C and M (ours, with interval) and the paper's."""
+    clean = read_json(defense_json)["clean"]
+    paper = ATTRACTORS_TABLE_II.get(PAPER_DATASET.get(dataset, dataset), {})
+    rows = []
+    for key, model in (("victim", "victim model C"), ("defended", "attractor-embedded model M")):
+        rate = clean[f"clean_accuracy_{key}"]
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "accuracy": rate["value"],
+                "accuracy_ci_low": rate["ci_low"],
+                "accuracy_ci_high": rate["ci_high"],
+                "count": rate["count"],
+                "total": rate["total"],
+                "paper_accuracy": paper.get(key, math.nan),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def write_clean_accuracy_table(
+    defense_json: str | Path, dataset: str, csv_path: str | Path, markdown_path: str | Path
+) -> pd.DataFrame:
+    """Write attractors Table II as CSV and Markdown, atomically."""
+    frame = clean_accuracy_rows(defense_json, dataset)
+    shown = pd.DataFrame(
+        {
+            "model": frame["model"],
+            f"{dataset} (ours)": [
+                format_rate(*values)
+                for values in frame[
+                    ["accuracy", "accuracy_ci_low", "accuracy_ci_high", "count", "total"]
+                ].itertuples(index=False)
+            ],
+            "paper": frame["paper_accuracy"].map(
+                lambda value: "n/a" if math.isnan(value) else f"{100 * value:.1f}%"
+            ),
+        }
+    )
+    write_text(csv_path, frame.to_csv(index=False))
+    write_text(markdown_path, shown.to_markdown(index=False) + "\n")
     return frame

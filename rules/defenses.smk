@@ -1,0 +1,43 @@
+"""Defenses built around the victim, and their clean-data tables."""
+
+
+rule build_defense:
+    """Build a defense around the victim; calibrate its detector on the validation split."""
+    input:
+        unpack(dataset_files),
+        victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
+        sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
+    output:
+        defense="results/{dataset}/defenses/{defense}/defense.json",
+    log:
+        "logs/build_defense/{dataset}/{defense}.log",
+    benchmark:
+        "benchmarks/build_defense/{dataset}/{defense}.tsv"
+    params:
+        settings=lambda wildcards: config["defenses"][wildcards.defense],
+    threads: 1
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/build_defense.py"
+
+
+rule make_clean_accuracy_table:
+    """Attractors paper Table II: clean accuracy of C and M, beside the paper's numbers."""
+    input:
+        defense="results/{dataset}/defenses/attractor/defense.json",
+    output:
+        csv=report(
+            "results/{dataset}/tables/attractor_clean_accuracy.csv",
+            category="Tables",
+            caption="../report/attractor_clean_accuracy.rst",
+        ),
+        markdown="results/{dataset}/tables/attractor_clean_accuracy.md",
+    log:
+        "logs/make_clean_accuracy_table/{dataset}.log",
+    benchmark:
+        "benchmarks/make_clean_accuracy_table/{dataset}.tsv"
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/make_clean_accuracy_table.py"

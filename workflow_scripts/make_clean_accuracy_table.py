@@ -1,0 +1,12 @@
+"""Snakemake entry: attractors Table II (decoybench.evaluation.tables)."""
+
+from decoybench.evaluation.tables import write_clean_accuracy_table
+from decoybench.workflow import job
+
+with job(snakemake, artifacts=("csv", "markdown")) as run:
+    write_clean_accuracy_table(
+        snakemake.input.defense,
+        snakemake.wildcards.dataset,
+        snakemake.output.csv,
+        snakemake.output.markdown,
+    )
