@@ -206,3 +206,11 @@ def test_the_registry_holds_every_attack_of_the_three_papers() -> None:
         "igs", "deepfool_linf",
     }  # fmt: skip
     assert papers <= set(ATTACKS)
+
+
+@pytest.mark.parametrize("name", ["llc", "illc", "tmifgsm", "rllc", "jsma", "blb"])
+def test_targeted_only_attacks_refuse_to_run_untargeted(batch, name) -> None:
+    x, y = batch
+    attack = build(name, **({"epsilon": 0.1} if "epsilon" in attack_parameters(name) else {}))
+    with pytest.raises(ValueError, match=f"{name} is a targeted attack: pass target labels"):
+        attack(_TinyNet(), x, y)

@@ -292,7 +292,7 @@ def test_rllc_succeeds_when_the_prediction_is_the_least_likely_class(victim) -> 
     with torch.no_grad():
         hits_untargeted = (model(untargeted.x_adv).argmax(dim=1) == target).float().mean()
     assert result.success.float().mean() > hits_untargeted
-    with pytest.raises(ValueError, match="rllc needs target labels"):
+    with pytest.raises(ValueError, match="rllc is a targeted attack: pass target labels"):
         attack(model, x, y)
 
 

@@ -157,6 +157,8 @@ class Attack(ABC):
             raise ValueError(f"{self.name}: inputs must lie in [0, 1], got [{low}, {high}]")
         if target is not None and self.targeted_modes == ("none",):
             raise ValueError(f"{self.name} cannot be targeted")
+        if target is None and "none" not in self.targeted_modes:
+            raise ValueError(f"{self.name} is a targeted attack: pass target labels")
         if generator is None:
             generator = torch.Generator().manual_seed(0)
         model.eval()

@@ -67,8 +67,7 @@ class BoxConstrainedLBFGS(Attack):
         target: Tensor | None,
         generator: torch.Generator,
     ) -> tuple[Tensor, Tensor]:
-        if target is None:
-            raise ValueError("blb is a targeted attack: pass target labels")
+        assert target is not None  # the base class refuses untargeted calls
         batch = len(x)
         objective = _Objective(model, x.detach(), target)
         const = np.full(batch, self.initial_const)

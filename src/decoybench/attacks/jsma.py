@@ -88,8 +88,7 @@ class JSMA(Attack):
         target: Tensor | None,
         generator: torch.Generator,
     ) -> tuple[Tensor, Tensor]:
-        if target is None:
-            raise ValueError("jsma is a targeted attack: pass target labels")
+        assert target is not None  # the base class refuses untargeted calls
         shape = x.shape
         x_adv = x.detach().flatten(start_dim=1).clone()
         n = x_adv.shape[1]

@@ -58,18 +58,4 @@ class RLLC(RFGSM):
     `choose_targets("least_likely", ...)` gives; success means predicting y_LL."""
 
     name = "rllc"
-    targeted_modes = ("least_likely",)
-
-    def run(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        target: Tensor | None,
-        generator: torch.Generator,
-    ) -> tuple[Tensor, Tensor]:
-        if target is None:
-            raise ValueError(
-                "rllc needs target labels: pass choose_targets('least_likely', model, x, y, g)"
-            )
-        return super().run(model, x, y, target, generator)
+    targeted_modes = ("least_likely",)  # the base class refuses calls without targets
