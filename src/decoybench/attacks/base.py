@@ -21,7 +21,6 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-NORMS = ("linf", "l2", "l1", "l0")
 TARGET_MODES = ("none", "least_likely", "random")
 
 
@@ -139,10 +138,6 @@ class Attack(ABC):
                 f"allowed: {', '.join(self.targeted_modes)}"
             )
         self._target_mode = mode
-
-    def parameters(self) -> dict[str, object]:
-        """The constructor parameters this attack was built with (for logging)."""
-        return {key: value for key, value in vars(self).items() if not key.startswith("_")}
 
     def __call__(
         self,

@@ -51,13 +51,14 @@ def build_attractor_defense(
         "clean_accuracy_defended": accuracy(predict(attracted, x_test), labels).as_dict(),
         "operating_points": [],
     }
+    correlations = defense.decoder(x_test)  # W(x_test), shared by every operating point
     for fpr, point in zip(fprs, points, strict=True):
-        detector = defense.detector_at(fpr)
+        detected = defense.detector_at(fpr).is_adversarial_of(correlations).cpu()
         measurements["operating_points"].append(
             {
                 "fpr_target": fpr,
                 "fpr_validation": point.fpr_realized,
-                "fpr_test": false_positive_rate(detector.is_adversarial(x_test).cpu()).as_dict(),
+                "fpr_test": false_positive_rate(detected).as_dict(),
             }
         )
     write_json(out, {"defense": json.loads(defense.to_json()), "clean": measurements})

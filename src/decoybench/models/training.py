@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from decoybench.config import config_hash
 from decoybench.data import Split, load_split, read_manifest
+from decoybench.evaluation.metrics import accuracy as accuracy_rate
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import save_checkpoint
 from decoybench.runtime import derive_seed, seed_everything, to_float
@@ -69,8 +70,7 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> to
 def accuracy(model: nn.Module, split: Split, batch_size: int = 500) -> float:
     """Top-1 accuracy of `model` on a canonical split."""
     model.eval()
-    predicted = predict(model, to_float(split.images), batch_size)
-    return float((predicted == torch.as_tensor(split.labels)).float().mean())
+    return accuracy_rate(predict(model, to_float(split.images), batch_size), split.labels).value
 
 
 def train_classifier(
