@@ -25,3 +25,9 @@ rule all:
     input:
         all_outputs(),
     default_target: True
+
+
+rule attractor:
+    """The attractors paper on every target: Tables I-VI and Figures 5 and 7."""
+    input:
+        attractor_outputs(),

@@ -5,8 +5,7 @@ rule generate_adversarial_set:
     """Craft one adversarial set: `attack` against `defense` in `setting`."""
     input:
         unpack(dataset_files),
-        model=lambda wildcards: crafting_model(wildcards)["weights"],
-        sidecar=lambda wildcards: crafting_model(wildcards)["sidecar"],
+        unpack(crafting_inputs),
     output:
         adversarial_set="results/{dataset}/adv/{setting}/{defense}/{attack}.npz",
     log:
@@ -16,6 +15,7 @@ rule generate_adversarial_set:
     params:
         attack=lambda wildcards: config["attacks"][wildcards.attack],
         setting=lambda wildcards: config["settings"][wildcards.setting],
+        kind=setting_kind,
         n_samples=cell_samples,
         batch_size=config["evaluation"].get("batch_size", 250),
         sanity_samples=config["evaluation"].get("sanity_samples", 64),

@@ -54,23 +54,32 @@ def model_files(dataset, model):
     }
 
 
-def defended_model(defense):
-    """The model a defense deploys; `undefended` is the bare victim."""
-    if defense == "undefended":
-        return config["victim"]
-    raise ValueError(f"unknown defense {defense!r}")
+def defense_file(dataset, defense):
+    return f"results/{dataset}/defenses/{defense}/defense.json"
 
 
-def crafting_model(wildcards):
-    """The model an attack is crafted on: the target in white-box settings, the setting's
-    source model in transfer settings."""
+def target_inputs(wildcards):
+    """Checkpoint (and defense file) of the system a cell evaluates: the victim, wrapped by
+    the cell's defense unless it is `undefended`."""
+    files = model_files(wildcards.dataset, config["victim"])
+    inputs = {"model": files["weights"], "sidecar": files["sidecar"]}
+    if wildcards.defense != "undefended":
+        inputs["defense"] = defense_file(wildcards.dataset, wildcards.defense)
+    return inputs
+
+
+def crafting_inputs(wildcards):
+    """Checkpoint (and defense file) of the system an attack is crafted on: the setting's
+    source model in transfer settings, else the evaluated system itself."""
     setting = config["settings"][wildcards.setting]
-    source = setting.get("source") or defended_model(wildcards.defense)
-    return model_files(wildcards.dataset, source)
+    if setting["kind"] == "transfer":
+        files = model_files(wildcards.dataset, setting["source"])
+        return {"model": files["weights"], "sidecar": files["sidecar"]}
+    return target_inputs(wildcards)
 
 
-def target_model(wildcards):
-    return model_files(wildcards.dataset, defended_model(wildcards.defense))
+def setting_kind(wildcards):
+    return config["settings"][wildcards.setting]["kind"]
 
 
 def evaluation_cells(dataset):
@@ -98,6 +107,33 @@ def cell_metrics(wildcards):
     ]
 
 
+ATTRACTOR_TABLES = (
+    "attractor_clean_accuracy",
+    "attractor_forensic",
+    "attractor_detection",
+    "attractor_low_fpr",
+    "attractor_integrated",
+    "attractor_distortion",
+)
+ATTRACTOR_FIGURES = ("attractor_strength", "attractor_cosines")
+
+
+def attractor_outputs():
+    """Everything of the attractors paper: Tables I-VI and Figures 5 and 7, per target."""
+    if "attractor" not in config.get("defenses", {}):
+        return []
+    return [
+        f"results/{dataset}/{folder}/{name}.{extension}"
+        for dataset in config["targets"]
+        for folder, names, extensions in (
+            ("tables", ATTRACTOR_TABLES, ("csv", "md")),
+            ("figures", ATTRACTOR_FIGURES, ("png", "pdf")),
+        )
+        for name in names
+        for extension in extensions
+    ]
+
+
 def all_outputs():
     outputs = []
     for dataset in config["targets"]:
@@ -107,12 +143,7 @@ def all_outputs():
             f"results/{dataset}/figures/attack_success.png",
             f"results/{dataset}/figures/attack_success.pdf",
         ]
-        if "attractor" in config.get("defenses", {}):
-            outputs += [
-                f"results/{dataset}/tables/attractor_clean_accuracy.csv",
-                f"results/{dataset}/tables/attractor_clean_accuracy.md",
-            ]
-    return outputs
+    return outputs + attractor_outputs()
 
 
 def prepare_tracking():

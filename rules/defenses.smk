@@ -41,3 +41,28 @@ rule make_clean_accuracy_table:
         "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/make_clean_accuracy_table.py"
+
+
+rule analyze_attractors:
+    """Attractors paper Sec. VI-C: output and gradient magnitudes of C and W (Fig. 5) and the
+    cosine between the way to the nearest attractor and the attack gradient (Fig. 7)."""
+    input:
+        unpack(dataset_files),
+        victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
+        sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
+        defense="results/{dataset}/defenses/attractor/defense.json",
+    output:
+        measurements="results/{dataset}/defenses/attractor/analysis.npz",
+    log:
+        "logs/analyze_attractors/{dataset}.log",
+    benchmark:
+        "benchmarks/analyze_attractors/{dataset}.tsv"
+    params:
+        analysis=config["evaluation"].get("attractor_analysis", {}),
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/analyze_attractors.py"

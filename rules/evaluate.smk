@@ -5,9 +5,8 @@ rule evaluate_attack:
     """Metrics of one cell: the adversarial set evaluated on the defended model."""
     input:
         unpack(dataset_files),
+        unpack(target_inputs),
         adversarial_set="results/{dataset}/adv/{setting}/{defense}/{attack}.npz",
-        model=lambda wildcards: target_model(wildcards)["weights"],
-        sidecar=lambda wildcards: target_model(wildcards)["sidecar"],
     output:
         metrics="results/{dataset}/eval/{setting}/{defense}/{attack}.json",
     log:
@@ -43,3 +42,33 @@ rule make_attack_table:
         "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/make_attack_table.py"
+
+
+rule make_attractor_tables:
+    """Attractors paper Tables I, III (attractor columns), IV, V and VI from the cells, each
+    beside the paper's MNIST numbers (Table VI: CIFAR-10, the only one the paper gives)."""
+    input:
+        cells=cell_metrics,
+    output:
+        **{
+            f"{name}_{extension}": (
+                report(
+                    f"results/{{dataset}}/tables/{name}.csv",
+                    category="Attractors",
+                    caption=f"../report/{name}.rst",
+                )
+                if extension == "csv"
+                else f"results/{{dataset}}/tables/{name}.md"
+            )
+            for name in ATTRACTOR_TABLES
+            if name != "attractor_clean_accuracy"
+            for extension in ("csv", "md")
+        },
+    log:
+        "logs/make_attractor_tables/{dataset}.log",
+    benchmark:
+        "benchmarks/make_attractor_tables/{dataset}.tsv"
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/make_attractor_tables.py"

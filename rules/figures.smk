@@ -20,3 +20,30 @@ rule plot_attack_success:
         "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/plot_attack_success.py"
+
+
+rule plot_attractor_figures:
+    """Attractors paper Figures 5 (strength of C vs W) and 7 (cosines to the nearest attractor)."""
+    input:
+        measurements="results/{dataset}/defenses/attractor/analysis.npz",
+    output:
+        figure5_png=report(
+            "results/{dataset}/figures/attractor_strength.png",
+            category="Attractors",
+            caption="../report/attractor_strength.rst",
+        ),
+        figure5_pdf="results/{dataset}/figures/attractor_strength.pdf",
+        figure7_png=report(
+            "results/{dataset}/figures/attractor_cosines.png",
+            category="Attractors",
+            caption="../report/attractor_cosines.rst",
+        ),
+        figure7_pdf="results/{dataset}/figures/attractor_cosines.pdf",
+    log:
+        "logs/plot_attractor_figures/{dataset}.log",
+    benchmark:
+        "benchmarks/plot_attractor_figures/{dataset}.tsv"
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/plot_attractor_figures.py"

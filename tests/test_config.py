@@ -16,6 +16,10 @@ def default_config(repository_root) -> dict[str, Any]:
     return load_yaml(repository_root / "config" / "config.yaml")
 
 
+# The default config's first cell on the attractor defense (forensic setting).
+FORENSIC_CELL = 5
+
+
 def test_default_config_is_valid(default_config: dict[str, Any]) -> None:
     validate_config(default_config)
 
@@ -60,6 +64,30 @@ CASES: list[tuple[Callable[[dict], None], str]] = [
     (
         lambda c: c["evaluation"]["cells"][0].update(attacks=["nope"]),
         "evaluation.cells.0.attacks.0 = 'nope' is not a known attack",
+    ),
+    (
+        lambda c: c["evaluation"]["cells"][FORENSIC_CELL].update(defense="magnet"),
+        f"evaluation.cells.{FORENSIC_CELL}.defense = 'magnet' is not allowed; allowed values: "
+        "undefended, attractor",
+    ),
+    (
+        lambda c: c["evaluation"]["cells"][0].update(defense="attractor"),
+        "evaluation.cells.0: setting 'whitebox' is of kind 'whitebox', which defense "
+        "'attractor' has no meaning in; allowed kinds: forensic, integrated, transfer",
+    ),
+    (
+        lambda c: c["evaluation"]["cells"][FORENSIC_CELL].update(defense="undefended"),
+        f"evaluation.cells.{FORENSIC_CELL}: setting 'forensic' is of kind 'forensic', which "
+        "defense 'undefended' has no meaning in; allowed kinds: whitebox, transfer",
+    ),
+    (
+        lambda c: c.pop("defenses"),
+        f"evaluation.cells.{FORENSIC_CELL}.defense = 'attractor' is not configured in "
+        "`defenses`; configured: none",
+    ),
+    (
+        lambda c: c["evaluation"]["attractor_analysis"].update(density_radius=0),
+        "evaluation.attractor_analysis.density_radius: 0 is less than or equal to the minimum",
     ),
 ]
 
@@ -140,3 +168,23 @@ def test_unknown_preset_is_named(repository_root, default_config) -> None:
         expand_presets(
             {**default_config, "attack_presets": ["nope"]}, repository_root / "config" / "attacks"
         )
+
+
+def test_cell_presets_join_the_cell(repository_root, default_config) -> None:
+    from decoybench.config import expand_presets
+
+    config = copy.deepcopy(default_config)
+    config["evaluation"]["cells"] = [
+        {"setting": "forensic", "defense": "attractor", "presets": ["trapdoor"]},
+        {"setting": "whitebox", "defense": "undefended", "attacks": ["fgsm_0.1"],
+         "presets": ["trapdoor"]},
+    ]  # fmt: skip
+    expanded = expand_presets(config, repository_root / "config" / "attacks")
+    validate_config(expanded)
+    trapdoor = load_yaml(repository_root / "config" / "attacks" / "trapdoor.yaml")["attacks"]
+    labels = [f"trapdoor.{name}" for name in trapdoor]
+    forensic, whitebox = expanded["evaluation"]["cells"]
+    assert forensic["attacks"] == labels and "presets" not in forensic
+    assert whitebox["attacks"] == ["fgsm_0.1", *labels]
+    assert expanded["attacks"]["trapdoor.pgd"] == trapdoor["pgd"]
+    assert "presets" in config["evaluation"]["cells"][0], "the input config is not modified"

@@ -23,10 +23,13 @@ EXPECTED_JOBS = {
     "train_model": 2,
     "build_defense": 1,
     "make_clean_accuracy_table": 1,
-    "generate_adversarial_set": 4,
-    "evaluate_attack": 4,
+    "generate_adversarial_set": 7,
+    "evaluate_attack": 7,
     "make_attack_table": 1,
     "plot_attack_success": 1,
+    "make_attractor_tables": 1,
+    "analyze_attractors": 1,
+    "plot_attractor_figures": 1,
 }
 
 
@@ -43,15 +46,23 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
     config["settings"] = {
         "whitebox": {"kind": "whitebox"},
         "transfer_s_mnist": {"kind": "transfer", "source": "s_mnist"},
+        "forensic": {"kind": "forensic"},
+        "integrated": {"kind": "integrated"},
     }
+    both = ["pgd_linf_0.3", "fgsm_0.1"]
     config["evaluation"] = {
         "n_samples": 20,
         "batch_size": 10,
         "cells": [
-            {"setting": name, "defense": "undefended", "attacks": ["pgd_linf_0.3", "fgsm_0.1"]}
-            for name in config["settings"]
+            {"setting": "whitebox", "defense": "undefended", "attacks": both},
+            {"setting": "transfer_s_mnist", "defense": "undefended", "attacks": both},
+            {"setting": "forensic", "defense": "attractor", "attacks": both},
+            {"setting": "integrated", "defense": "attractor", "attacks": ["fgsm_0.1"]},
         ],
-    }
+        "attractor_analysis": {
+            "n_samples": 8, "density_radius": 2.0, "density_samples": 4, "batch_size": 8,
+        },
+    }  # fmt: skip
     return config
 
 
@@ -98,8 +109,8 @@ def two_runs(repository_root, tmp_path_factory) -> tuple[Path, Path]:
 def test_dag_writes_the_table_and_the_figure(two_runs) -> None:
     first, _ = two_runs
     table = pd.read_csv(first / "results/mnist5k/tables/attack_success.csv")
-    assert len(table) == 4
-    assert set(table["setting"]) == {"whitebox", "transfer_s_mnist"}
+    assert len(table) == 7
+    assert set(table["setting"]) == {"whitebox", "transfer_s_mnist", "forensic", "integrated"}
     assert (table["n_attempted"] == 20).all()
     whitebox = table[table["setting"] == "whitebox"]
     assert (whitebox["source_asr"] == whitebox["target_asr"]).all()
@@ -111,6 +122,33 @@ def test_dag_writes_the_table_and_the_figure(two_runs) -> None:
     for rule in EXPECTED_JOBS:
         assert list((first / "logs" / rule).rglob("*.log")), rule
         assert list((first / "benchmarks" / rule).rglob("*.tsv")), rule
+
+
+def test_dag_writes_the_attractor_tables_and_figures(two_runs) -> None:
+    first, _ = two_runs
+    tables = first / "results/mnist5k/tables"
+    cells = pd.read_csv(tables / "attack_success.csv").set_index(["setting", "attack"])
+    forensic = pd.read_csv(tables / "attractor_forensic.csv").set_index("attack")
+    assert list(forensic.index) == ["fgsm_0.1", "pgd_linf_0.3"]  # the paper's row order
+    assert list(forensic["paper_row"]) == ["FGSM", "PGD"]
+    for attack, row in forensic.iterrows():  # ASR on C is the white-box cell's
+        assert row["asr_victim_count"] == cells.loc[("whitebox", attack), "target_asr_count"]
+        assert row["asr_attractor_count"] == cells.loc[("forensic", attack), "target_asr_count"]
+        assert row["detection_total"] == row["asr_attractor_count"]
+        assert row["overall_asr_count"] <= row["asr_attractor_count"]
+    assert forensic.loc["pgd_linf_0.3", "paper_asr_attractor"] == pytest.approx(0.071)
+    integrated = pd.read_csv(tables / "attractor_integrated.csv")
+    assert list(integrated["attack"]) == ["fgsm_0.1"]
+    low_fpr = pd.read_csv(tables / "attractor_low_fpr.csv")
+    assert (low_fpr["tpr_second"] <= low_fpr["tpr_first"] + 1e-12).all()  # stricter point
+    clean = pd.read_csv(tables / "attractor_clean_accuracy.csv")
+    assert clean["model"].str.startswith("integrated model").sum() == 2
+    for name in ("attractor_detection", "attractor_distortion"):
+        assert (tables / f"{name}.md").read_text().strip()
+    for name in ("attractor_strength", "attractor_cosines"):
+        png = (first / f"results/mnist5k/figures/{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000
+        assert (first / f"results/mnist5k/figures/{name}.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_every_job_logged_exactly_one_mlflow_run(two_runs) -> None:
@@ -138,8 +176,9 @@ def test_every_job_logged_exactly_one_mlflow_run(two_runs) -> None:
 
 def test_same_config_and_seed_give_identical_numbers(two_runs) -> None:
     first, second = two_runs
-    relative = "results/mnist5k/tables/attack_success.csv"
-    assert (first / relative).read_text() == (second / relative).read_text()
+    for name in ("attack_success", "attractor_forensic", "attractor_integrated"):
+        relative = f"results/mnist5k/tables/{name}.csv"
+        assert (first / relative).read_text() == (second / relative).read_text()
     for model in ("victim", "s_mnist"):
         a, b = (
             json.loads((d / f"results/mnist5k/models/{model}.json").read_text()) for d in two_runs

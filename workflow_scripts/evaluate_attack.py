@@ -21,5 +21,8 @@ with job(snakemake, artifacts=("metrics",)) as run:
         },
         out=snakemake.output.metrics,
         device=run.device,
+        defense_path=snakemake.input.get("defense"),
     )
     run.log_metrics({"rates": metrics["rates"], "distortion": metrics["distortion"]})
+    for point in metrics.get("forensic", {}).get("operating_points", []):
+        run.log_metrics({f"forensic.fpr_{point['fpr_target']:g}": point})

@@ -19,5 +19,8 @@ with job(snakemake) as run:
         batch_size=snakemake.params.batch_size,
         sanity_samples=snakemake.params.sanity_samples,
         progress=run.log_stream,
+        defense=wildcards.defense,
+        kind=snakemake.params.kind,
+        defense_path=snakemake.input.get("defense"),
     )
     run.log_metrics(summary)

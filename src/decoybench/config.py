@@ -19,6 +19,11 @@ from referencing.jsonschema import DRAFT202012
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA_PATH = REPOSITORY_ROOT / "config" / "schema.yaml"
 PRESET_KEYS = ("description", "setting", "include", "attacks")
+# Setting kinds each defense can be evaluated in (decoybench.defenses.deployment).
+DEFENSE_KINDS: dict[str, tuple[str, ...]] = {
+    "undefended": ("whitebox", "transfer"),
+    "attractor": ("forensic", "integrated", "transfer"),
+}
 
 
 class ConfigError(ValueError):
@@ -136,6 +141,18 @@ def cross_check(config: dict[str, Any]) -> None:
                     f"{sizes[key]}; one adversarial set has one size"
                 )
         _require_known("setting", cell["setting"], config["settings"], f"{where}.setting")
+        defense, kind = cell["defense"], config["settings"][cell["setting"]]["kind"]
+        if defense != "undefended" and defense not in (config.get("defenses") or {}):
+            raise ConfigError(
+                f"invalid config: {where}.defense = {defense!r} is not configured in "
+                f"`defenses`; configured: {', '.join(config.get('defenses') or {}) or 'none'}"
+            )
+        if kind not in DEFENSE_KINDS[defense]:
+            raise ConfigError(
+                f"invalid config: {where}: setting {cell['setting']!r} is of kind {kind!r}, "
+                f"which defense {defense!r} has no meaning in; allowed kinds: "
+                f"{', '.join(DEFENSE_KINDS[defense])}"
+            )
         for position, attack in enumerate(cell["attacks"]):
             _require_known("attack", attack, config["attacks"], f"{where}.attacks.{position}")
 
@@ -173,14 +190,20 @@ def load_preset(
 
 
 def expand_presets(config: dict[str, Any], presets_dir: str | Path) -> dict[str, Any]:
-    """Add the attacks of every preset named in `attack_presets` (a list, or a comma-
-    separated string from `--config attack_presets=a,b`) and one evaluation cell each,
-    attacking the undefended victim in the preset's setting."""
+    """Expand attack presets. A cell's `presets` join its `attacks` (labels `preset.attack`);
+    every preset named in `attack_presets` (a list, or a comma-separated string from
+    `--config attack_presets=a,b`) adds one cell attacking the undefended victim in the
+    preset's setting. Preset attacks are added to `attacks`."""
     names = config.get("attack_presets") or []
     if isinstance(names, str):
         names = [name.strip() for name in names.split(",") if name.strip()]
     expanded = copy.deepcopy(config)
     expanded["attack_presets"] = list(names)
+    for cell in expanded["evaluation"]["cells"]:
+        for name in cell.pop("presets", None) or []:
+            attacks, _ = load_preset(name, presets_dir)
+            expanded["attacks"].update(attacks)
+            cell["attacks"] = [*cell.get("attacks", []), *attacks]
     for name in names:
         attacks, setting = load_preset(name, presets_dir)
         expanded["attacks"].update(attacks)

@@ -14,10 +14,10 @@ from tqdm import tqdm
 from decoybench.attacks.base import choose_targets
 from decoybench.attacks.registry import build_from_config
 from decoybench.data import load_split, read_manifest
+from decoybench.defenses.deployment import load_system
 from decoybench.evaluation.metrics import attack_success_rate, mean_distortion
 from decoybench.evaluation.sanity import adversarial_set_checks
 from decoybench.io import write_npz
-from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
@@ -50,8 +50,14 @@ def generate_adversarial_set(
     batch_size: int = 250,
     sanity_samples: int = 64,
     progress: TextIO | None = None,
+    defense: str = "undefended",
+    kind: str = "whitebox",
+    defense_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Attack `model_path` on the first `n_samples` test images; write the set atomically.
+
+    The attacked system is the checkpoint as `defense` deploys it in a `kind` setting
+    (decoybench.defenses.deployment); in a transfer setting it is the bare source model.
 
     The set stores x_adv (float32 in [0, 1]), the clean index and label, success on the
     crafting model, whether that model got the clean input right, L0/L2/L∞, queries and
@@ -59,9 +65,16 @@ def generate_adversarial_set(
     `sanity_samples` images (0 skips them). Returns a summary on the crafting model.
     """
     manifest = read_manifest(data_dir)
-    model, sidecar = load_checkpoint(
-        model_path, device=str(device), expected={"data_sha256": manifest["fingerprint"]}
+    crafted_on_source = kind == "transfer"
+    system = load_system(
+        model_path=model_path,
+        defense="undefended" if crafted_on_source else defense,
+        kind=kind,
+        device=device,
+        data_sha256=manifest["fingerprint"],
+        defense_path=None if crafted_on_source else defense_path,
     )
+    model, sidecar = system.model, system.sidecar
     test = load_split(data_dir, "test")
     count = len(test) if n_samples is None else min(n_samples, len(test))
     images = to_float(test.images[:count])

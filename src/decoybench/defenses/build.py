@@ -31,8 +31,8 @@ def build_attractor_defense(
 
     Writes `out` (JSON, atomically): the defense itself (`AttractorDefense.to_json`) and the
     clean-data measurements on the test split, i.e. the paper's Table II (accuracy of C and
-    of M) and the realized FPR of each operating point on validation and test. Returns the
-    measurements.
+    of M) and, per operating point, the realized FPR on validation and test and the clean
+    accuracy of the integrated model M_(d,r). Returns the measurements.
     """
     manifest = read_manifest(data_dir)
     victim, _ = load_checkpoint(
@@ -54,11 +54,14 @@ def build_attractor_defense(
     correlations = defense.decoder(x_test)  # W(x_test), shared by every operating point
     for fpr, point in zip(fprs, points, strict=True):
         detected = defense.detector_at(fpr).is_adversarial_of(correlations).cpu()
+        integrated_labels, _ = defense.integrated(fpr).predict_with_detection(x_test)
         measurements["operating_points"].append(
             {
                 "fpr_target": fpr,
                 "fpr_validation": point.fpr_realized,
                 "fpr_test": false_positive_rate(detected).as_dict(),
+                # M_(d,r) answers F_r's label on every (false) detection: its clean cost.
+                "clean_accuracy_integrated": accuracy(integrated_labels.cpu(), labels).as_dict(),
             }
         )
     write_json(out, {"defense": json.loads(defense.to_json()), "clean": measurements})

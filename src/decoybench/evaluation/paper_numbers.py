@@ -12,3 +12,145 @@ ATTRACTORS_TABLE_II: dict[str, dict[str, float]] = {
     "cifar10": {"victim": 0.901, "defended": 0.900},
 }
 PAPER_DATASET = {"mnist5k": "mnist", "mnist": "mnist", "cifar10": "cifar10", "svhn": "svhn"}
+
+# Attractors paper, MNIST rows of Tables I, III, IV and V, and Table VI (CIFAR-10 only), as
+# fractions. None: the paper reports "No Adversarial Found" (LLC, RLLC, ILLC) or the value is
+# not legible in the paper's table (some AUCs of Table III). Rows are the paper's attack names;
+# `*` marks the rows run with the Trapdoor paper's settings (PGD*, CW2*, EAD*).
+ATTRACTORS_ROWS = (
+    "FGSM", "RFGSM", "BIM", "PGD", "PGD*", "UMIFGSM", "UAP", "DeepFool", "OM", "BPDA", "SPSA",
+    "LLC", "RLLC", "ILLC", "TMIFGSM", "JSMA", "BLB", "CW2", "CW2*", "EAD", "EAD*",
+)  # fmt: skip
+# Table I (MNIST): ASR on C, ASR on M, detection on misclassified input, recovery on detected
+# input, overall attack success rate.
+ATTRACTORS_TABLE_I: dict[str, tuple[float, float, float | None, float | None, float]] = {
+    "FGSM": (0.904, 0.003, 1.000, 1.000, 0.000),
+    "RFGSM": (0.656, 0.001, 1.000, 1.000, 0.000),
+    "BIM": (1.000, 0.042, 1.000, 1.000, 0.000),
+    "PGD": (1.000, 0.071, 1.000, 1.000, 0.000),
+    "UMIFGSM": (1.000, 0.034, 1.000, 1.000, 0.000),
+    "UAP": (0.242, 0.003, 0.667, 1.000, 0.001),
+    "DeepFool": (1.000, 0.255, 1.000, 1.000, 0.000),
+    "OM": (1.000, 0.970, 0.876, 1.000, 0.120),
+    "BPDA": (1.000, 0.070, 1.000, 1.000, 0.000),
+    "SPSA": (0.968, 0.201, 1.000, 0.924, 0.000),
+    "LLC": (0.077, 0.000, None, None, 0.000),
+    "RLLC": (0.016, 0.000, None, None, 0.000),
+    "ILLC": (0.775, 0.000, None, None, 0.000),
+    "TMIFGSM": (0.916, 0.010, 1.000, 1.000, 0.000),
+    "JSMA": (0.741, 0.051, 0.902, 0.935, 0.005),
+    "BLB": (1.000, 0.064, 1.000, 1.000, 0.000),
+    "CW2": (1.000, 0.116, 1.000, 1.000, 0.000),
+    "EAD": (0.989, 0.062, 0.984, 1.000, 0.001),
+}
+# Table III, attractor-embedded columns (MNIST): TPR, FPR, AUC, overall attack success rate.
+ATTRACTORS_TABLE_III: dict[str, tuple[float | None, float | None, float | None, float]] = {
+    "FGSM": (1.000, 0.050, 1.000, 0.000),
+    "RFGSM": (1.000, 0.050, 1.000, 0.000),
+    "BIM": (1.000, 0.050, 1.000, 0.000),
+    "PGD": (1.000, 0.050, 1.000, 0.000),
+    "PGD*": (1.000, 0.050, 1.000, 0.000),
+    "UMIFGSM": (1.000, 0.050, None, 0.000),
+    "UAP": (0.667, 0.050, None, 0.001),
+    "DeepFool": (1.000, 0.050, None, 0.000),
+    "OM": (0.876, 0.050, None, 0.120),
+    "BPDA": (1.000, 0.050, 1.000, 0.000),
+    "SPSA": (1.000, 0.050, 1.000, 0.000),
+    "LLC": (None, None, None, 0.000),
+    "RLLC": (None, None, None, 0.000),
+    "ILLC": (None, None, None, 0.000),
+    "TMIFGSM": (1.000, 0.050, 1.000, 0.000),
+    "JSMA": (0.902, 0.050, 0.932, 0.005),
+    "BLB": (1.000, 0.050, 1.000, 0.000),
+    "CW2": (1.000, 0.050, 1.000, 0.000),
+    "CW2*": (1.000, 0.050, 1.000, 0.000),
+    "EAD": (0.984, 0.050, 0.993, 0.001),
+    "EAD*": (1.000, 0.050, 1.000, 0.000),
+}
+# Table IV (MNIST): TPR and overall attack success rate at 5% FPR, then at 0.5% FPR.
+ATTRACTORS_TABLE_IV: dict[str, tuple[float | None, float, float | None, float]] = {
+    "FGSM": (1.000, 0.000, 1.000, 0.000),
+    "RFGSM": (1.000, 0.000, 1.000, 0.000),
+    "BIM": (1.000, 0.000, 1.000, 0.000),
+    "PGD": (1.000, 0.000, 1.000, 0.000),
+    "UMIFGSM": (1.000, 0.000, 1.000, 0.000),
+    "UAP": (0.667, 0.001, 0.667, 0.001),
+    "DeepFool": (1.000, 0.000, 1.000, 0.000),
+    "OM": (0.876, 0.120, 0.856, 0.140),
+    "BPDA": (1.000, 0.000, 1.000, 0.000),
+    "SPSA": (1.000, 0.000, 1.000, 0.000),
+    "LLC": (None, 0.000, None, 0.000),
+    "RLLC": (None, 0.000, None, 0.000),
+    "ILLC": (None, 0.000, None, 0.000),
+    "TMIFGSM": (1.000, 0.000, 1.000, 0.000),
+    "JSMA": (0.902, 0.005, 0.882, 0.006),
+    "BLB": (1.000, 0.000, 1.000, 0.000),
+    "CW2": (1.000, 0.000, 1.000, 0.000),
+    "EAD": (0.984, 0.001, 0.984, 0.001),
+}
+# Table V (MNIST): ASR on C, ASR on the integrated model M_(d,r).
+ATTRACTORS_TABLE_V: dict[str, tuple[float, float]] = {
+    "FGSM": (0.904, 0.007),
+    "RFGSM": (0.656, 0.000),
+    "BIM": (1.000, 0.007),
+    "PGD": (1.000, 0.000),
+    "UMIFGSM": (1.000, 0.007),
+    "UAP": (0.242, 0.156),
+    "DeepFool": (1.000, 0.019),
+    "OM": (1.000, 0.175),
+    "BPDA": (1.000, 0.000),
+    "SPSA": (0.968, 0.008),
+    "LLC": (0.077, 0.000),
+    "RLLC": (0.016, 0.000),
+    "ILLC": (0.775, 0.000),
+    "TMIFGSM": (0.916, 0.011),
+    "JSMA": (0.741, 0.031),
+    "BLB": (1.000, 0.006),
+    "CW2": (1.000, 0.019),
+    "EAD": (0.989, 0.032),
+}
+# Table VI (CIFAR-10; the paper gives no MNIST row): mean L2 distortion of successful samples
+# on C and on the integrated model M_(d,r).
+ATTRACTORS_TABLE_VI: dict[str, tuple[float, float]] = {
+    "BLB": (0.11, 4.81),
+    "CW2": (0.11, 0.39),
+    "EAD": (0.14, 0.27),
+}
+# Registry attack -> the paper's row name (untargeted / targeted variants where they differ).
+ATTRACTORS_ATTACK_ROWS: dict[str, str] = {
+    "fgsm": "FGSM",
+    "rfgsm": "RFGSM",
+    "bim": "BIM",
+    "linf_pgd": "PGD",
+    "umifgsm": "UMIFGSM",
+    "mim": "UMIFGSM",
+    "uap": "UAP",
+    "deepfool": "DeepFool",
+    "optmargin": "OM",
+    "bpda": "BPDA",
+    "spsa": "SPSA",
+    "llc": "LLC",
+    "rllc": "RLLC",
+    "illc": "ILLC",
+    "tmifgsm": "TMIFGSM",
+    "jsma": "JSMA",
+    "blb": "BLB",
+    "cw2": "CW2",
+    "ead": "EAD",
+}
+# Attack-preset prefix whose attacks are the paper's starred (Trapdoor-setting) rows.
+ATTRACTORS_STARRED_PRESET = "trapdoor"
+
+
+def attractors_row(label: str, attack: str, target_mode: str) -> str | None:
+    """The attractors paper's row for a configured attack (`label`, registry `attack`): e.g.
+    `deepsec-mnist.pgd` -> PGD, `trapdoor.pgd` -> PGD*, a targeted `mim` -> TMIFGSM; None
+    when the paper has no such row."""
+    row = ATTRACTORS_ATTACK_ROWS.get(attack)
+    if attack == "mim" and target_mode != "none":
+        row = "TMIFGSM"
+    if row is None:
+        return None
+    if label.split(".", 1)[0] == ATTRACTORS_STARRED_PRESET and f"{row}*" in ATTRACTORS_ROWS:
+        return f"{row}*"
+    return row

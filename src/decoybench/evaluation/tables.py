@@ -95,24 +95,41 @@ def write_attack_table(
 
 
 def clean_accuracy_rows(defense_json: str | Path, dataset: str) -> pd.DataFrame:
-    """Attractors Table II: clean accuracy of C and M (ours, with interval) and the paper's."""
+    """Attractors Table II: clean accuracy of C and M (ours, with interval) and the paper's,
+    plus the integrated model M_(d,r) at each operating point (not in the paper: it answers
+    F_r's label on every false detection)."""
     clean = read_json(defense_json)["clean"]
     paper = ATTRACTORS_TABLE_II.get(PAPER_DATASET.get(dataset, dataset), {})
-    rows = []
-    for key, model in (("victim", "victim model C"), ("defended", "attractor-embedded model M")):
-        rate = clean[f"clean_accuracy_{key}"]
-        rows.append(
-            {
-                "dataset": dataset,
-                "model": model,
-                "accuracy": rate["value"],
-                "accuracy_ci_low": rate["ci_low"],
-                "accuracy_ci_high": rate["ci_high"],
-                "count": rate["count"],
-                "total": rate["total"],
-                "paper_accuracy": paper.get(key, math.nan),
-            }
-        )
+    entries = [
+        ("victim model C", clean["clean_accuracy_victim"], paper.get("victim", math.nan)),
+        (
+            "attractor-embedded model M",
+            clean["clean_accuracy_defended"],
+            paper.get("defended", math.nan),
+        ),
+    ]
+    for point in clean.get("operating_points", []):
+        if "clean_accuracy_integrated" in point:
+            entries.append(
+                (
+                    f"integrated model M_(d,r) at {100 * point['fpr_target']:g}% FPR",
+                    point["clean_accuracy_integrated"],
+                    math.nan,
+                )
+            )
+    rows = [
+        {
+            "dataset": dataset,
+            "model": model,
+            "accuracy": rate["value"],
+            "accuracy_ci_low": rate["ci_low"],
+            "accuracy_ci_high": rate["ci_high"],
+            "count": rate["count"],
+            "total": rate["total"],
+            "paper_accuracy": paper_value,
+        }
+        for model, rate, paper_value in entries
+    ]
     return pd.DataFrame(rows)
 
 

@@ -1,7 +1,8 @@
-"""Evaluate one adversarial set on a target model: one cell of a results table.
+"""Evaluate one adversarial set on its target system: one cell of a results table.
 
-In a white-box setting the target is the crafting model itself; in a transfer setting the
-set was crafted on a substitute and only its transfer to the target counts.
+In a white-box setting (whitebox, forensic, integrated) the target is the crafting system
+itself; in a transfer setting the set was crafted on a substitute and only its transfer to
+the target counts. Defenses with a forensic analyzer add detection and recovery metrics.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import torch
 
 from decoybench.attacks.registry import build_from_config
 from decoybench.data import load_split, read_manifest
+from decoybench.defenses.deployment import load_system
+from decoybench.evaluation.forensic import forensic_metrics
 from decoybench.evaluation.metrics import (
     accuracy,
     attack_success_rate,
@@ -21,7 +24,6 @@ from decoybench.evaluation.metrics import (
     mean_distortion,
 )
 from decoybench.io import read_npz, write_json
-from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict
 from decoybench.runtime import to_float
 
@@ -34,17 +36,25 @@ def evaluate_adversarial_set(
     cell: dict[str, Any],
     out: str | Path,
     device: torch.device,
+    defense_path: str | Path | None = None,
     batch_size: int = 500,
 ) -> dict[str, Any]:
-    """Metrics of `adversarial_set` against `target_model`, written atomically to `out`.
+    """Metrics of `adversarial_set` against `target_model` as `cell["defense"]` deploys it in
+    a `cell["kind"]` setting (decoybench.defenses.deployment), written atomically to `out`.
 
     `cell` names the table cell (dataset, setting, kind, defense, attack, ...) and is
     stored with the metrics, so tables aggregate cells without re-reading the config.
     """
     manifest = read_manifest(data_dir)
-    model, sidecar = load_checkpoint(
-        target_model, device=str(device), expected={"data_sha256": manifest["fingerprint"]}
+    system = load_system(
+        model_path=target_model,
+        defense=cell["defense"],
+        kind=cell["kind"],
+        device=device,
+        data_sha256=manifest["fingerprint"],
+        defense_path=defense_path,
     )
+    model, sidecar = system.model, system.sidecar
     arrays = read_npz(adversarial_set)
     test = load_split(data_dir, "test")
     index = arrays["index"]
@@ -95,5 +105,16 @@ def evaluate_adversarial_set(
         "attack_seconds": float(arrays["seconds"].sum()),
         "queries_per_sample": float(arrays["queries"].mean()),
     }
+    if system.detectors:
+        metrics["forensic"] = forensic_metrics(
+            detectors=system.detectors,
+            recover=system.recover,
+            x_adv=torch.as_tensor(arrays["x_adv"]).to(device),
+            x_clean_test=to_float(test.images, device),
+            labels=arrays["label"],
+            successful=successful,
+            attempted=target_correct,
+            batch_size=batch_size,
+        )
     write_json(out, metrics)
     return metrics

@@ -1,0 +1,94 @@
+"""The system a cell attacks or evaluates: a checkpoint, wrapped by its defense for the setting.
+
+A cell is (setting, defense, attack). Its setting's *kind* (DESIGN.md) decides what the attacker
+differentiates and what the evaluation scores:
+
+| defense      | kind        | model attacked / evaluated           | forensic tools       |
+|--------------|-------------|--------------------------------------|----------------------|
+| undefended   | whitebox    | the victim C                         | none                 |
+| undefended   | transfer    | C (the set was crafted on a source)  | none                 |
+| attractor    | forensic    | M_(ψ,φ), detector hidden (Sec. III-A)| F_d at each FPR, F_r |
+| attractor    | integrated  | M_(d,r) at the first FPR (Sec. III-B)| F_d at each FPR, F_r |
+| attractor    | transfer    | M_(ψ,φ) (Sec. VII-B)                 | F_d at each FPR, F_r |
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from decoybench.config import DEFENSE_KINDS
+from decoybench.defenses.attractor import AttractorDefense, ForensicDetector
+from decoybench.io import read_json
+from decoybench.models.checkpoint import load_checkpoint
+
+__all__ = ["DEFENSE_KINDS", "DeployedSystem", "load_attractor_defense", "load_system"]
+
+@dataclass
+class DeployedSystem:
+    """What a cell needs: the model (logits convention), its checkpoint's sidecar, and, for a
+    defense with a forensic analyzer, its detectors by target FPR and its recovery."""
+
+    model: nn.Module
+    sidecar: dict[str, Any]
+    detectors: dict[float, ForensicDetector] = field(default_factory=dict)
+    recover: Callable[[Tensor], Tensor] | None = None
+
+
+def load_attractor_defense(
+    victim: nn.Module, defense_path: str | Path, device: torch.device | str
+) -> AttractorDefense:
+    """Rebuild the calibrated attractor defense written by the `build_defense` rule."""
+    document = read_json(defense_path)
+    if "defense" not in document:
+        raise ValueError(f"{defense_path}: not a defense file (no 'defense' key); rebuild it")
+    defense = AttractorDefense.from_json(json.dumps(document["defense"]), victim)
+    defense.decoder.to(device)
+    return defense
+
+
+def load_system(
+    *,
+    model_path: str | Path,
+    defense: str,
+    kind: str,
+    device: torch.device | str,
+    data_sha256: str,
+    defense_path: str | Path | None = None,
+) -> DeployedSystem:
+    """Load the checkpoint at `model_path` (verified against the dataset's fingerprint) and
+    wrap it as `defense` deploys it in a setting of `kind` (module table)."""
+    allowed = DEFENSE_KINDS.get(defense)
+    if allowed is None:
+        raise ValueError(f"unknown defense {defense!r}; allowed: {', '.join(DEFENSE_KINDS)}")
+    if kind not in allowed:
+        raise ValueError(
+            f"defense {defense!r} cannot be evaluated in a {kind!r} setting; "
+            f"allowed kinds: {', '.join(allowed)}"
+        )
+    model, sidecar = load_checkpoint(
+        model_path, device=str(device), expected={"data_sha256": data_sha256}
+    )
+    if defense == "undefended":
+        return DeployedSystem(model=model, sidecar=sidecar)
+    if defense_path is None:
+        raise ValueError(f"defense {defense!r} needs its defense file (defense_path)")
+    attractor = load_attractor_defense(model, defense_path, device)
+    deployed = (
+        attractor.integrated() if kind == "integrated" else attractor.model_seen_by_attacker()
+    )
+    return DeployedSystem(
+        model=deployed.to(device).eval(),
+        sidecar={**sidecar, "name": f"{sidecar.get('name', 'victim')}+attractor[{kind}]"},
+        detectors={
+            point.fpr_target: attractor.detector_at(point.fpr_target)
+            for point in attractor.operating_points
+        },
+        recover=attractor.recover,
+    )

@@ -1,0 +1,262 @@
+"""The attractors paper's Tables I, III, IV, V and VI, built from cell metrics (eval JSON).
+
+Rows are the configured attacks that have a cell on the attractor defense; each row pairs our
+measurement (rate with its 95% interval and counts) with the paper's MNIST number for the
+same attack (decoybench.evaluation.paper_numbers; Table VI: the paper's CIFAR-10 numbers).
+"ASR on C" is the attack's white-box cell on the undefended victim, with the same label.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from decoybench.evaluation.paper_numbers import (
+    ATTRACTORS_ROWS,
+    ATTRACTORS_TABLE_I,
+    ATTRACTORS_TABLE_III,
+    ATTRACTORS_TABLE_IV,
+    ATTRACTORS_TABLE_V,
+    ATTRACTORS_TABLE_VI,
+    attractors_row,
+)
+from decoybench.evaluation.tables import format_rate
+from decoybench.io import read_json, write_text
+
+DISTORTION_ROWS = ("BLB", "CW2", "EAD")
+
+Cell = dict[str, Any]
+
+
+def _key(metrics: Cell) -> tuple[str, str]:
+    return metrics["cell"]["kind"], metrics["cell"]["defense"]
+
+
+def load_cells(paths: Iterable[str | Path]) -> dict[tuple[str, str], dict[str, Cell]]:
+    """Cell metrics grouped by (setting kind, defense), then by attack label."""
+    cells: dict[tuple[str, str], dict[str, Cell]] = {}
+    for path in paths:
+        metrics = read_json(path)
+        cells.setdefault(_key(metrics), {})[metrics["cell"]["attack"]] = metrics
+    return cells
+
+
+def _paper_order(labels: Iterable[str], cells: dict[str, Cell]) -> list[str]:
+    """Labels in the paper's row order (attacks without a paper row last, by label)."""
+
+    def rank(label: str) -> tuple[int, str]:
+        row = _row(cells[label])
+        return (ATTRACTORS_ROWS.index(row) if row else len(ATTRACTORS_ROWS), label)
+
+    return sorted(labels, key=rank)
+
+
+def _row(metrics: Cell) -> str | None:
+    attack = metrics.get("attack", {})
+    return attractors_row(
+        metrics["cell"]["attack"], attack.get("name", ""), attack.get("target_mode", "none")
+    )
+
+
+def _rate(metrics: Cell | None, *path: str | int) -> dict[str, Any] | None:
+    """A nested rate dict of a cell (None when the cell or the entry is missing)."""
+    value: Any = metrics
+    for part in path:
+        if value is None:
+            return None
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+@dataclass(frozen=True)
+class Column:
+    """One measurement of a table: our value per attack label beside the paper's.
+
+    `ours(label)` returns a rate dict (value, count, total, ci_low, ci_high), a plain number
+    (AUC, mean distortion) or None; `paper` is (paper table, column index) or None.
+    """
+
+    prefix: str
+    header: str
+    ours: Callable[[str], dict[str, Any] | float | None]
+    paper: tuple[dict[str, tuple[Any, ...]], int] | None
+    number_format: str = "percent"  # how a plain number shows: percent or decimal
+
+
+RATE_KEYS = ("value", "count", "total", "ci_low", "ci_high")
+
+
+def _csv_columns(prefix: str, value: dict[str, Any] | float | None) -> dict[str, Any]:
+    """CSV columns of one measurement: a rate's value, count, total and interval, or a number."""
+    if isinstance(value, dict):
+        return {prefix if key == "value" else f"{prefix}_{key}": value[key] for key in RATE_KEYS}
+    return {prefix: math.nan if value is None else float(value)}
+
+
+def _shown(value: dict[str, Any] | float | None, number_format: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, dict):
+        return format_rate(*(value[key] for key in RATE_KEYS[:1] + RATE_KEYS[3:] + RATE_KEYS[1:3]))
+    return f"{100 * value:.1f}%" if number_format == "percent" else f"{value:.3f}"
+
+
+def _paper_value(column: Column, row: str) -> float:
+    if column.paper is None:
+        return math.nan
+    table, index = column.paper
+    values = table.get(row)
+    return math.nan if values is None or values[index] is None else float(values[index])
+
+
+def _identity(label: str, metrics: Cell) -> dict[str, Any]:
+    mode = metrics.get("attack", {}).get("target_mode", "none")
+    return {
+        "type": "UA" if mode == "none" else "TA",
+        "attack": label,
+        "paper_row": _row(metrics) or "",
+    }
+
+
+def build_table(
+    labels: list[str], cells: dict[str, Cell], columns: list[Column]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(CSV frame, Markdown frame) of `labels`: each column's value beside the paper's."""
+    csv_rows, shown_rows = [], []
+    for label in labels:
+        identity = _identity(label, cells[label])
+        csv_row, shown_row = dict(identity), dict(identity)
+        for column in columns:
+            value = column.ours(label)
+            paper = _paper_value(column, identity["paper_row"])
+            csv_row.update(_csv_columns(column.prefix, value))
+            csv_row[f"paper_{column.prefix}"] = paper
+            shown_row[column.header] = _shown(value, column.number_format)
+            shown_row[f"{column.header} (paper)"] = _shown(paper, column.number_format)
+        csv_rows.append(csv_row)
+        shown_rows.append(shown_row)
+    return pd.DataFrame(csv_rows), pd.DataFrame(shown_rows)
+
+
+def attractor_tables(paths: Iterable[str | Path]) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Tables I, III, IV, V, VI as {name: (CSV frame, Markdown frame)}."""
+    cells = load_cells(paths)
+    victim = cells.get(("whitebox", "undefended"), {})
+    forensic = cells.get(("forensic", "attractor"), {})
+    integrated = cells.get(("integrated", "attractor"), {})
+
+    def asr(group: dict[str, Cell]) -> Callable[[str], Any]:
+        return lambda label: _rate(group.get(label), "rates", "target_asr")
+
+    def at_point(index: int, key: str) -> Callable[[str], Any]:
+        return lambda label: _rate(forensic.get(label), "forensic", "operating_points", index, key)
+
+    def mean_l2(group: dict[str, Cell]) -> Callable[[str], Any]:
+        return lambda label: _rate(group.get(label), "distortion", "mean_l2")
+
+    forensic_labels = _paper_order(forensic, forensic)
+    integrated_labels = _paper_order(integrated, integrated)
+    distortion_labels = [
+        label for label in integrated_labels if _row(integrated[label]) in DISTORTION_ROWS
+    ]
+    table_i, table_iii, table_iv = ATTRACTORS_TABLE_I, ATTRACTORS_TABLE_III, ATTRACTORS_TABLE_IV
+    return {
+        "attractor_forensic": build_table(
+            forensic_labels,
+            forensic,
+            [
+                Column("asr_victim", "ASR on C", asr(victim), (table_i, 0)),
+                Column("asr_attractor", "ASR on M", asr(forensic), (table_i, 1)),
+                Column("detection", "detected (F_d)", at_point(0, "tpr"), (table_i, 2)),
+                Column("recovery", "recovered (F_r)", at_point(0, "recovery_rate"), (table_i, 3)),
+                Column("overall_asr", "overall ASR", at_point(0, "overall_asr"), (table_i, 4)),
+            ],
+        ),
+        "attractor_detection": build_table(
+            forensic_labels,
+            forensic,
+            [
+                Column("tpr", "TPR", at_point(0, "tpr"), (table_iii, 0)),
+                Column("fpr", "FPR", at_point(0, "fpr"), (table_iii, 1)),
+                Column("auc", "AUC", at_point(0, "auc"), (table_iii, 2)),
+                Column("overall_asr", "overall ASR", at_point(0, "overall_asr"), (table_iii, 3)),
+            ],
+        ),
+        "attractor_low_fpr": build_table(
+            forensic_labels,
+            forensic,
+            [
+                Column("tpr_first", "TPR @ FPR 1", at_point(0, "tpr"), (table_iv, 0)),
+                Column(
+                    "overall_asr_first",
+                    "overall ASR @ FPR 1",
+                    at_point(0, "overall_asr"),
+                    (table_iv, 1),
+                ),
+                Column("tpr_second", "TPR @ FPR 2", at_point(1, "tpr"), (table_iv, 2)),
+                Column(
+                    "overall_asr_second",
+                    "overall ASR @ FPR 2",
+                    at_point(1, "overall_asr"),
+                    (table_iv, 3),
+                ),
+            ],
+        ),
+        "attractor_integrated": build_table(
+            integrated_labels,
+            integrated,
+            [
+                Column("asr_victim", "ASR on C", asr(victim), (ATTRACTORS_TABLE_V, 0)),
+                Column(
+                    "asr_integrated", "ASR on M_(d,r)", asr(integrated), (ATTRACTORS_TABLE_V, 1)
+                ),
+            ],
+        ),
+        "attractor_distortion": build_table(
+            distortion_labels,
+            integrated,
+            [
+                Column(
+                    "l2_victim",
+                    "mean L2 on C",
+                    mean_l2(victim),
+                    (ATTRACTORS_TABLE_VI, 0),
+                    "decimal",
+                ),
+                Column(
+                    "l2_integrated",
+                    "mean L2 on M_(d,r)",
+                    mean_l2(integrated),
+                    (ATTRACTORS_TABLE_VI, 1),
+                    "decimal",
+                ),
+            ],
+        ),
+    }
+
+
+def write_attractor_tables(
+    paths: Iterable[str | Path], outputs: dict[str, tuple[str | Path, str | Path]]
+) -> dict[str, int]:
+    """Write each table as CSV and Markdown (atomically): `outputs[name] = (csv, md)`.
+    Returns the row count of each table."""
+    tables = attractor_tables(paths)
+    missing = sorted(set(outputs) - set(tables))
+    if missing:
+        raise ValueError(
+            f"unknown attractor table(s) {', '.join(missing)}; known: {', '.join(tables)}"
+        )
+    for name, (csv_path, markdown_path) in outputs.items():
+        frame, shown = tables[name]
+        write_text(csv_path, frame.to_csv(index=False))
+        text = shown.to_markdown(index=False) if len(shown) else "(no cells for this table)"
+        write_text(markdown_path, text + "\n")
+    return {name: len(tables[name][0]) for name in outputs}

@@ -1,0 +1,148 @@
+"""The attractors paper's tables, from hand-written cell metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from decoybench.evaluation.attractor_tables import attractor_tables, write_attractor_tables
+from decoybench.evaluation.metrics import Rate
+from decoybench.evaluation.paper_numbers import attractors_row
+
+
+def rate(count: int, total: int) -> dict[str, Any]:
+    return Rate(count, total).as_dict()
+
+
+def cell(kind: str, defense: str, label: str, attack: str, asr: tuple[int, int], **extra: Any):
+    return {
+        "cell": {"kind": kind, "defense": defense, "attack": label, "setting": kind},
+        "attack": {"name": attack, "target_mode": extra.pop("target_mode", "none")},
+        "rates": {"target_asr": rate(*asr)},
+        "distortion": {"mean_l2": extra.pop("mean_l2", math.nan)},
+        **extra,
+    }
+
+
+def point(fpr: float, tpr, fp, overall, recovery, auc: float) -> dict[str, Any]:
+    return {
+        "fpr_target": fpr,
+        "tpr": rate(*tpr),
+        "fpr": rate(*fp),
+        "overall_asr": rate(*overall),
+        "recovery_rate": rate(*recovery),
+        "auc": auc,
+    }
+
+
+@pytest.fixture
+def cell_files(tmp_path: Path) -> list[Path]:
+    cells = [
+        cell("whitebox", "undefended", "pgd", "linf_pgd", (9, 10)),
+        cell("whitebox", "undefended", "fgsm", "fgsm", (6, 10)),
+        cell("whitebox", "undefended", "cw", "cw2", (10, 10), mean_l2=1.25),
+        cell("forensic", "attractor", "pgd", "linf_pgd", (3, 10), forensic={
+            "operating_points": [
+                point(0.05, (3, 3), (1, 20), (0, 10), (2, 3), 0.98),
+                point(0.005, (2, 3), (0, 20), (1, 10), (2, 2), 0.98),
+            ]}),
+        cell("forensic", "attractor", "fgsm", "fgsm", (1, 10), forensic={
+            "operating_points": [
+                point(0.05, (1, 1), (1, 20), (0, 10), (1, 1), 1.0),
+                point(0.005, (1, 1), (0, 20), (0, 10), (1, 1), 1.0),
+            ]}),
+        cell("forensic", "attractor", "mystery", "igs", (0, 10), forensic={
+            "operating_points": [
+                point(0.05, (0, 0), (1, 20), (0, 10), (0, 0), math.nan),
+            ]}),
+        cell("integrated", "attractor", "pgd", "linf_pgd", (1, 8)),
+        cell("integrated", "attractor", "cw", "cw2", (2, 8), mean_l2=3.5),
+        cell("whitebox", "undefended", "transfer-only", "dim", (5, 10)),
+    ]  # fmt: skip
+    paths = []
+    for index, metrics in enumerate(cells):
+        path = tmp_path / f"cell{index}.json"
+        path.write_text(json.dumps(metrics))
+        paths.append(path)
+    return paths
+
+
+def test_table_one_joins_the_victim_and_forensic_cells(cell_files) -> None:
+    frame, shown = attractor_tables(cell_files)["attractor_forensic"]
+    # Paper order (FGSM before PGD), attacks without a paper row last.
+    assert list(frame["attack"]) == ["fgsm", "pgd", "mystery"]
+    assert list(frame["paper_row"]) == ["FGSM", "PGD", ""]
+    pgd = frame.set_index("attack").loc["pgd"]
+    assert (pgd["asr_victim_count"], pgd["asr_victim_total"]) == (9, 10)
+    assert pgd["asr_attractor"] == pytest.approx(0.3)
+    assert pgd["detection"] == 1.0 and pgd["recovery"] == pytest.approx(2 / 3)
+    assert pgd["overall_asr"] == 0.0
+    assert pgd["paper_asr_victim"] == 1.0 and pgd["paper_asr_attractor"] == pytest.approx(0.071)
+    mystery = frame.set_index("attack").loc["mystery"]
+    assert math.isnan(mystery["asr_victim"]) and math.isnan(mystery["paper_asr_attractor"])
+    shown = shown.set_index("attack")
+    assert (
+        shown.loc["pgd", "ASR on M"].startswith("30.0% [")
+        and "(3/10)" in shown.loc["pgd", "ASR on M"]
+    )
+    assert shown.loc["pgd", "ASR on M (paper)"] == "7.1%"
+    assert shown.loc["mystery", "ASR on C"] == "—"
+    assert shown.loc["mystery", "detected (F_d)"] == "n/a (0/0)"  # no adversarial found
+
+
+def test_detection_and_low_fpr_tables(cell_files) -> None:
+    tables = attractor_tables(cell_files)
+    detection = tables["attractor_detection"][0].set_index("attack")
+    assert detection.loc["pgd", "auc"] == pytest.approx(0.98)
+    assert (detection.loc["pgd", "fpr_count"], detection.loc["pgd", "fpr_total"]) == (1, 20)
+    assert tables["attractor_detection"][1].set_index("attack").loc["pgd", "AUC"] == "98.0%"
+    low = tables["attractor_low_fpr"][0].set_index("attack")
+    assert low.loc["pgd", "tpr_second"] == pytest.approx(2 / 3)
+    assert low.loc["pgd", "overall_asr_second_count"] == 1
+    assert math.isnan(low.loc["mystery", "tpr_second"])  # calibrated at one point only
+
+
+def test_integrated_and_distortion_tables(cell_files) -> None:
+    tables = attractor_tables(cell_files)
+    integrated = tables["attractor_integrated"][0].set_index("attack")
+    assert list(integrated.index) == ["pgd", "cw"]
+    assert integrated.loc["pgd", "asr_integrated"] == pytest.approx(1 / 8)
+    assert integrated.loc["cw", "paper_asr_integrated"] == pytest.approx(0.019)
+    distortion, shown = tables["attractor_distortion"]
+    assert list(distortion["attack"]) == ["cw"]  # BLB, CW2, EAD only
+    assert distortion.loc[0, "l2_victim"] == 1.25 and distortion.loc[0, "l2_integrated"] == 3.5
+    assert distortion.loc[0, "paper_l2_integrated"] == pytest.approx(0.39)
+    assert shown.loc[0, "mean L2 on M_(d,r)"] == "3.500"
+
+
+def test_written_tables_are_csv_and_markdown(cell_files, tmp_path) -> None:
+    outputs = {
+        name: (tmp_path / f"{name}.csv", tmp_path / f"{name}.md")
+        for name in ("attractor_forensic", "attractor_distortion")
+    }
+    rows = write_attractor_tables(cell_files, outputs)
+    assert rows == {"attractor_forensic": 3, "attractor_distortion": 1}
+    assert len(pd.read_csv(outputs["attractor_forensic"][0])) == 3
+    assert outputs["attractor_forensic"][1].read_text().startswith("| type")
+    with pytest.raises(ValueError, match="unknown attractor table"):
+        write_attractor_tables(cell_files, {"table_ix": outputs["attractor_forensic"]})
+
+
+@pytest.mark.parametrize(
+    ("label", "attack", "mode", "row"),
+    [
+        ("deepsec-mnist.pgd", "linf_pgd", "none", "PGD"),
+        ("trapdoor.pgd", "linf_pgd", "none", "PGD*"),
+        ("trapdoor.bpda", "bpda", "none", "BPDA"),  # no starred BPDA row in the paper
+        ("mim_0.3", "mim", "none", "UMIFGSM"),
+        ("mim_targeted", "mim", "random", "TMIFGSM"),
+        ("dim_0.3", "dim", "none", None),
+    ],
+)
+def test_paper_rows(label, attack, mode, row) -> None:
+    assert attractors_row(label, attack, mode) == row

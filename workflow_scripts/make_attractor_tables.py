@@ -1,0 +1,13 @@
+"""Snakemake entry: attractors Tables I, III, IV, V, VI (decoybench.evaluation.attractor_tables)."""
+
+from decoybench.evaluation.attractor_tables import write_attractor_tables
+from decoybench.workflow import job
+
+outputs = snakemake.output
+names = sorted({key.rsplit("_", 1)[0] for key in outputs.keys()})
+with job(snakemake, artifacts=tuple(outputs.keys())) as run:
+    rows = write_attractor_tables(
+        snakemake.input.cells,
+        {name: (outputs[f"{name}_csv"], outputs[f"{name}_md"]) for name in names},
+    )
+    run.log_metrics({f"rows.{name}": count for name, count in rows.items()})
