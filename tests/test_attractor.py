@@ -127,7 +127,7 @@ def test_decoder_output_and_gradient_match_hand_computation() -> None:
     expected_w = [math.tanh(z[0]), math.tanh(z[1])]  # 0.63416..., 0.87098...
     w = decoder(x)
     assert w[0].tolist() == pytest.approx(expected_w, abs=1e-12)
-    assert int(decoder.decoded_label(x)) == 1  # argmax W = argmin Q
+    assert int(decoder.decoded_label(x)) == 1  # argmin Q (= argmax W, unsaturated)
     assert int(recover(decoder, x.detach())) == 0  # F_r = argmin W
 
     # dw_j/dx_p = 255 * dS/dr(Q_j) * α_p * dq_jp/dv, with
@@ -224,6 +224,112 @@ def test_nearest_attractor_decodes_to_every_class(
     nudged = (attracted + 0.004 * torch.randn(attracted.shape, generator=generator)).clamp(0, 1)
     rows = torch.arange(100)
     assert bool((decoder(nudged)[rows, labels] <= decoder(attracted)[rows, labels] + 1e-7).all())
+
+
+def _label_costs(decoder: QIMDecoder, x: Tensor, labels: Tensor) -> Tensor:
+    """f_p(x) = Σ α q(x_p, m_label[bit], δ) per input value p (pixel units), shape (N, C·H·W)."""
+    values = x.flatten(start_dim=1).double() * 255
+    bits = decoder.messages[labels][:, decoder.term_bit]  # (N, T)
+    q = qim_distance(values[:, decoder.term_position], bits, decoder.term_interval)
+    costs = torch.zeros_like(values)
+    return costs.index_add_(1, decoder.term_position, q * decoder.term_weight)
+
+
+def test_nearest_attractor_within_box_or_on_the_lattice_hand_computed() -> None:
+    # One value, δ = 128, α = 1; class 0 reads bit 1 (codewords −64, 192), class 1 bit 0 (64).
+    decoder = QIMDecoder(
+        messages=torch.tensor([[1], [0]]),
+        term_position=torch.tensor([0]),
+        term_bit=torch.tensor([0]),
+        term_interval=torch.tensor([128.0]),
+        term_weight=torch.tensor([1.0]),
+        input_shape=(1, 1, 1),
+    )
+    black, white = torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1)
+    # A 0 pixel with bit 1: the in-box codeword 192, the lattice one −64 (|0 − (−64)| = 64).
+    assert float(nearest_attractor(decoder, black, 0)) == pytest.approx(192 / 255)
+    assert float(nearest_attractor(decoder, black, 0, within_box=False)) == pytest.approx(-64 / 255)
+    # A 255 pixel with bit 0: in the box 64 (191 away), on the lattice 320 = 64 + 256 (65 away).
+    assert float(nearest_attractor(decoder, white, 1)) == pytest.approx(64 / 255)
+    assert float(nearest_attractor(decoder, white, 1, within_box=False)) == pytest.approx(320 / 255)
+    # Where the nearest codeword is inside [0, 255], both modes agree.
+    mid = torch.full((1, 1, 1, 1), 100 / 255)
+    for label, codeword in ((0, 192), (1, 64)):
+        for within_box in (True, False):
+            moved = nearest_attractor(decoder, mid, label, within_box=within_box)
+            assert float(moved) == pytest.approx(codeword / 255)
+
+
+@pytest.mark.parametrize("layout", ["split", "stacked"])
+@pytest.mark.parametrize("within_box", [True, False])
+def test_nearest_attractor_minimizes_the_label_cost_per_value(
+    mnist: tuple[Tensor, Tensor], layout: str, within_box: bool
+) -> None:
+    decoder = QIMDecoder.from_config({"layout": layout, "seed": 3})
+    x = mnist[0][:20].double()
+    labels = torch.arange(20) % 10
+    attracted = nearest_attractor(decoder, x, labels, within_box=within_box)
+    rows = torch.arange(20)
+    distances = decoder.decode(attracted)
+    # Q(x_w, m_label) is the minimum over messages, strictly: it decodes to the label.
+    others = distances.clone()
+    others[rows, labels] = math.inf
+    assert bool((distances[rows, labels] < others.amin(dim=1)).all())
+    assert torch.equal(decoder.decoded_label(attracted), labels)
+    costs = _label_costs(decoder, attracted, labels)
+    if within_box:
+        assert float(attracted.min()) >= 0.0 and float(attracted.max()) <= 1.0
+    else:
+        assert float(attracted.min()) < 0.0 or float(attracted.max()) > 1.0  # saturated pixels
+    if layout == "split":
+        # Each value sits on a codeword of its bit's coset: q = 0, Q(x_w, m_label) = 0 ...
+        assert float(costs.abs().max()) < 1e-9 and float(distances[rows, labels].max()) < 1e-9
+        # ... within δ of x on the lattice (the nearest codeword), 1.5δ in the box.
+        moved = ((attracted - x).abs().flatten(1) * 255)[:, decoder.term_position]
+        assert bool((moved <= (1.5 if within_box else 1.0) * decoder.term_interval + 1e-6).all())
+    else:
+        # Each value's part of Q is at a local minimum (f is linear between kinks ≥ 0.5 apart).
+        for step in (0.25, -0.25):
+            nudged = _label_costs(decoder, attracted + step / 255, labels)
+            assert bool((costs <= nudged + 1e-9).all())
+        if not within_box:  # the dominant δ = 128 coset: its q is 0 at every value
+            large = decoder.term_interval == 128
+            values = attracted.flatten(1)[:, decoder.term_position[large]] * 255
+            bits = decoder.messages[labels][:, decoder.term_bit[large]]
+            assert float(qim_distance(values, bits, 128.0).max()) < 1e-9
+
+
+def test_decoded_label_is_argmin_q_where_w_saturates_and_ties() -> None:
+    # 1×4×4, 16 bits (one per value): values 0..7 at δ = 3 (α = 0.2), 8..15 at δ = 128 (0.8).
+    # m1 differs from m0 in bit 0 only (δ = 3), m2 in bit 8 (δ = 128).
+    messages = torch.zeros(3, 16, dtype=torch.int64)
+    messages[1, 0] = messages[2, 8] = 1
+    decoder = QIMDecoder(
+        messages=messages,
+        term_position=torch.arange(16),
+        term_bit=torch.arange(16),
+        term_interval=torch.tensor([3.0] * 8 + [128.0] * 8, dtype=torch.float64),
+        term_weight=torch.tensor([0.2] * 8 + [0.8] * 8, dtype=torch.float64),
+        input_shape=(1, 4, 4),
+    )
+    x = nearest_attractor(decoder, torch.full((1, 1, 4, 4), 0.5, dtype=torch.float64), 1)
+    # Q = (0.2·3, 0, 0.8·128 + 0.2·3): Q_max = 0.2·3·8 + 0.8·128·8 = 824, so d = Q/Q_max is
+    # 0.0007 for m0 and S = A2 tanh((1 − d)/d) = A2 tanh(1372) rounds to A2 exactly, as for m1.
+    assert decoder.decode(x)[0].tolist() == pytest.approx([0.6, 0.0, 103.0], abs=1e-9)
+    w = decoder(x)[0]
+    assert float(w[0]) == float(w[1]) == decoder.A2 > float(w[2])
+    assert int(w.argmax()) == 0  # argmax W ties and picks the lower index ...
+    assert int(decoder.decoded_label(x)) == 1  # ... argmin Q does not.
+    # Seeded 1×4×4 decoders, 16 bits: decoded_label is argmin Q on every attractor.
+    for seed in range(5):
+        seeded = QIMDecoder.from_config({"input_shape": (1, 4, 4), "seed": seed})
+        inputs = torch.rand(30, 1, 4, 4, generator=torch.Generator().manual_seed(seed))
+        labels = torch.arange(30) % 10
+        for within_box in (True, False):
+            attracted = nearest_attractor(seeded, inputs, labels, within_box=within_box)
+            decoded = seeded.decoded_label(attracted)
+            assert torch.equal(decoded, seeded.decode(attracted).argmin(dim=1))
+            assert torch.equal(decoded, labels)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def cell_files(tmp_path: Path) -> list[Path]:
 
 
 def test_table_one_joins_the_victim_and_forensic_cells(cell_files) -> None:
-    frame, shown = attractor_tables(cell_files)["attractor_forensic"]
+    frame, shown = attractor_tables(cell_files, "mnist5k")["attractor_forensic"]
     # Paper order (FGSM before PGD), attacks without a paper row last.
     assert list(frame["attack"]) == ["fgsm", "pgd", "mystery"]
     assert list(frame["paper_row"]) == ["FGSM", "PGD", ""]
@@ -96,7 +96,7 @@ def test_table_one_joins_the_victim_and_forensic_cells(cell_files) -> None:
 
 
 def test_detection_and_low_fpr_tables(cell_files) -> None:
-    tables = attractor_tables(cell_files)
+    tables = attractor_tables(cell_files, "mnist5k")
     detection = tables["attractor_detection"][0].set_index("attack")
     assert detection.loc["pgd", "auc"] == pytest.approx(0.98)
     assert (detection.loc["pgd", "fpr_count"], detection.loc["pgd", "fpr_total"]) == (1, 20)
@@ -108,7 +108,7 @@ def test_detection_and_low_fpr_tables(cell_files) -> None:
 
 
 def test_integrated_and_distortion_tables(cell_files) -> None:
-    tables = attractor_tables(cell_files)
+    tables = attractor_tables(cell_files, "mnist5k")
     integrated = tables["attractor_integrated"][0].set_index("attack")
     assert list(integrated.index) == ["pgd", "cw"]
     assert integrated.loc["pgd", "asr_integrated"] == pytest.approx(1 / 8)
@@ -118,6 +118,14 @@ def test_integrated_and_distortion_tables(cell_files) -> None:
     assert distortion.loc[0, "l2_victim"] == 1.25 and distortion.loc[0, "l2_integrated"] == 3.5
     assert distortion.loc[0, "paper_l2_integrated"] == pytest.approx(0.39)
     assert shown.loc[0, "mean L2 on M_(d,r)"] == "3.500"
+    assert shown.loc[0, "mean L2 on M_(d,r) (paper, CIFAR-10)"] == "0.390"
+
+
+def test_paper_columns_follow_the_dataset(cell_files) -> None:
+    cifar = attractor_tables(cell_files, "cifar10")["attractor_forensic"][0].set_index("attack")
+    assert cifar.loc["pgd", "paper_asr_attractor"] == pytest.approx(0.946)
+    svhn = attractor_tables(cell_files, "svhn")["attractor_forensic"][0]
+    assert svhn["paper_asr_attractor"].isna().all()  # the paper has no SVHN columns
 
 
 def test_written_tables_are_csv_and_markdown(cell_files, tmp_path) -> None:
@@ -125,12 +133,12 @@ def test_written_tables_are_csv_and_markdown(cell_files, tmp_path) -> None:
         name: (tmp_path / f"{name}.csv", tmp_path / f"{name}.md")
         for name in ("attractor_forensic", "attractor_distortion")
     }
-    rows = write_attractor_tables(cell_files, outputs)
+    rows = write_attractor_tables(cell_files, "mnist5k", outputs)
     assert rows == {"attractor_forensic": 3, "attractor_distortion": 1}
     assert len(pd.read_csv(outputs["attractor_forensic"][0])) == 3
     assert outputs["attractor_forensic"][1].read_text().startswith("| type")
     with pytest.raises(ValueError, match="unknown attractor table"):
-        write_attractor_tables(cell_files, {"table_ix": outputs["attractor_forensic"]})
+        write_attractor_tables(cell_files, "mnist5k", {"table_ix": outputs["attractor_forensic"]})
 
 
 @pytest.mark.parametrize(

@@ -188,3 +188,26 @@ def test_cell_presets_join_the_cell(repository_root, default_config) -> None:
     assert whitebox["attacks"] == ["fgsm_0.1", *labels]
     assert expanded["attacks"]["trapdoor.pgd"] == trapdoor["pgd"]
     assert "presets" in config["evaluation"]["cells"][0], "the input config is not modified"
+
+
+@pytest.mark.parametrize("name", ["attractors-mnist", "attractors-cifar10"])
+def test_paper_configs_cover_all_eighteen_attacks(repository_root, default_config, name) -> None:
+    """Merged over the default as `--configfile` does, each paper config validates and its
+    forensic and integrated cells hold every row of the attractors paper's Table I."""
+    from snakemake.utils import update_config
+
+    from decoybench.attacks.registry import build_from_config
+    from decoybench.config import expand_presets
+    from decoybench.evaluation.paper_numbers import ATTRACTORS_TABLE_I, attractors_row
+
+    config = copy.deepcopy(default_config)
+    update_config(config, load_yaml(repository_root / "config" / "paper" / f"{name}.yaml"))
+    expanded = expand_presets(config, repository_root / "config" / "attacks")
+    validate_config(expanded)
+    for cell in expanded["evaluation"]["cells"]:
+        rows = set()
+        for label in cell["attacks"]:
+            attack = build_from_config(expanded["attacks"][label])
+            rows.add(attractors_row(label, attack.name, attack.target_mode))
+        assert set(ATTRACTORS_TABLE_I["mnist"]) <= rows, (cell["setting"], rows)
+        assert {"PGD*", "CW2*", "EAD*"} <= rows

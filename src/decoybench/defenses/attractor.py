@@ -52,6 +52,14 @@ Where the paper is silent or ambiguous, this module chooses as follows.
    being piecewise constant), `classify_with="victim"` uses C. Where F_d fires it outputs
    0.9·onehot(F_r(x)) + 0.1·M(x), whose argmax is F_r(x) and whose gradient is M's, as
    log-probabilities.
+9. Codewords (Sec. V-E lists bit 0 at 0.5δ, 2.5δ, ... and bit 1 at 1.5δ, 3.5δ, ...): we use
+   the whole lattice (2k + m + 0.5)δ, k ∈ ℤ, so bit 1 also has −0.5δ and every value has a
+   codeword of each coset within δ; a saturated pixel (0 or 255) is then about δ/2 from both,
+   and W is nearly flat across classes on clean MNIST. The literal one-sided reading puts a
+   black pixel 0.5δ from bit 0 but 1.5δ from bit 1, so W then varies with the background's
+   bits; measured on mnist5k (200 test images, A2 = 0.05, DEEPSEC-style PGD), it *raises*
+   PGD's ASR on M from 70% to 80% and lowers F_r's recovery from 99% to 31%: the lattice
+   is kept.
 """
 
 from __future__ import annotations
@@ -240,7 +248,7 @@ class QIMDecoder(nn.Module):
         self.register_buffer("term_weight", weight, persistent=False)
         self.register_buffer("_weight_bit0", weight * (selected == 0), persistent=False)
         self.register_buffer("_weight_bit1", weight * (selected == 1), persistent=False)
-        self._plans: dict[int, list[tuple[Tensor, Tensor]]] = {}
+        self._plans: dict[tuple[int, bool], list[tuple[Tensor, Tensor]]] = {}
 
     @classmethod
     def from_config(cls, config: AttractorConfig | Mapping[str, Any]) -> QIMDecoder:
@@ -323,14 +331,28 @@ class QIMDecoder(nn.Module):
         return self.correlation(self.decode(x))
 
     def decoded_label(self, x: Tensor) -> Tensor:
-        """The decoded message: argmax W_φ(x) (= argmin Q)."""
-        return self.forward(x).argmax(dim=1)
+        """The decoded message: argmin_i Q(x, m_i), exact (ties to the lowest index).
 
-    def _attractor_plan(self, label: int) -> list[tuple[Tensor, Tensor]]:
+        S is decreasing, so this is the paper's argmax W wherever W does not saturate; near an
+        attractor tanh rounds to exactly A2 for several messages (Q/Q_max below about 1/20 in
+        float64) and argmax W would tie, while the distances Q still differ.
+        """
+        return self.decode(x).argmin(dim=1)
+
+    def _attractor_plan(self, label: int, within_box: bool = True) -> list[tuple[Tensor, Tensor]]:
         """Groups of input positions sharing one cost profile for message `label`, each with
-        the values in [0, 255] that minimize Σ_terms α q(v, m_label[bit], δ) (codewords)."""
-        if label in self._plans:
-            return self._plans[label]
+        the values that minimize f(v) = Σ_terms α q(v, m_label[bit], δ) (codewords).
+
+        within_box: the global minimizers of f among the codewords in [0, 255]. Otherwise the
+        local minimizers of f on the lattice, in a window of 4·max δ around [0, 255] (enough
+        for inputs in [0, 1]): for one term the whole coset (2k + m + 0.5)δ, where q = 0; for
+        stacked terms where one scale outweighs the others (α_s > Σ other α) the codewords of
+        that scale. f is piecewise linear with kinks at (j + 0.5)δ of every term, so its local
+        minima are the kinks not above their two neighbouring kinks.
+        """
+        key = (label, within_box)
+        if key in self._plans:
+            return self._plans[key]
         target = self.messages[label, self.term_bit].tolist()
         profiles: dict[int, list[tuple[float, float, int]]] = {}
         for position, interval, weight, bit in zip(
@@ -346,34 +368,81 @@ class QIMDecoder(nn.Module):
             groups.setdefault(tuple(sorted(terms)), []).append(position)
         plan = []
         for terms, members in groups.items():
-            candidates = torch.cat(
-                [
-                    (2.0 * torch.arange(math.ceil(PIXEL_SCALE / (2 * interval)) + 1) + bit + 0.5)
-                    * interval
-                    for interval, _, bit in terms
-                ]
-            ).to(torch.float64)
-            candidates = candidates[candidates <= PIXEL_SCALE]
-            cost = sum(
-                weight * qim_distance(candidates, bit, interval) for interval, weight, bit in terms
-            )
-            assert isinstance(cost, Tensor)
-            best = candidates[cost <= cost.min() + 1e-9]
-            plan.append((torch.tensor(members, dtype=torch.int64), best.unique()))
-        self._plans[label] = plan
+            best = _box_minimizers(terms) if within_box else _lattice_minimizers(terms)
+            plan.append((torch.tensor(members, dtype=torch.int64), best))
+        self._plans[key] = plan
         return plan
 
 
+def _weighted_cost(values: Tensor, terms: Sequence[tuple[float, float, int]]) -> Tensor:
+    """f(v) = Σ α q(v, bit, δ) over the (δ, α, bit) terms of one input value."""
+    cost = sum(weight * qim_distance(values, bit, interval) for interval, weight, bit in terms)
+    assert isinstance(cost, Tensor)
+    return cost
+
+
+def _box_minimizers(terms: Sequence[tuple[float, float, int]]) -> Tensor:
+    """The codewords in [0, 255] of any term that minimize f among them (sorted, unique)."""
+    candidates = torch.cat(
+        [
+            (2.0 * torch.arange(math.ceil(PIXEL_SCALE / (2 * interval)) + 1) + bit + 0.5) * interval
+            for interval, _, bit in terms
+        ]
+    ).to(torch.float64)
+    candidates = candidates[candidates <= PIXEL_SCALE]
+    cost = _weighted_cost(candidates, terms)
+    return candidates[cost <= cost.min() + 1e-9].unique()
+
+
+def _lattice_minimizers(terms: Sequence[tuple[float, float, int]]) -> Tensor:
+    """The local minima of f on [−4δ_max, 255 + 4δ_max] (sorted, unique): kinks of f (the
+    points (j + 0.5)δ of every term) whose cost is not above that of either neighbouring
+    kink; f is linear in between. The window's two end kinks are never counted."""
+    reach = 4.0 * max(interval for interval, _, _ in terms)
+    kinks = torch.cat(
+        [
+            (
+                torch.arange(
+                    math.floor(-reach / interval), math.ceil((PIXEL_SCALE + reach) / interval) + 1
+                ).to(torch.float64)
+                + 0.5
+            )
+            * interval
+            for interval, _, _ in terms
+        ]
+    ).unique()  # sorted
+    cost = _weighted_cost(kinks, terms)
+    tolerance = 1e-9 * max(1.0, float(cost.abs().max()))
+    inner = cost[1:-1]
+    local = (inner <= cost[:-2] + tolerance) & (inner <= cost[2:] + tolerance)
+    return kinks[1:-1][local]
+
+
 @torch.no_grad()
-def nearest_attractor(decoder: QIMDecoder, x: Tensor, label: Tensor | int) -> Tensor:
+def nearest_attractor(
+    decoder: QIMDecoder, x: Tensor, label: Tensor | int, *, within_box: bool = True
+) -> Tensor:
     """QIM-embed message `label` into x (per sample if `label` is a tensor of shape (N,)).
 
-    Each input value moves to the nearest value in [0, 255] that minimizes its own part of
-    Q(x, m_label): with one interval per value ("split") the nearest codeword of its bit's
-    coset; with stacked intervals the codeword of the scale that dominates the weighted cost
-    (the 128-step coset when it carries the larger weight). Codewords outside [0, 255] are
-    skipped, so a value can move up to 1.5δ (e.g. 0 → 192 for δ = 128, bit 1). The result is
-    in [0, 1] and decodes to `label`; values covered by no term are left unchanged.
+    Each input value moves to the nearest point that minimizes its own part of Q(x, m_label),
+    f(v) = Σ α q(v, m_label[bit], δ) over the terms reading it. Values covered by no term
+    are left unchanged. The result decodes to `label` (`QIMDecoder.decoded_label`, argmin Q).
+
+    * within_box=True (default): a valid image. Only codewords in [0, 255] are candidates,
+      and the value goes to the nearest of those minimizing f among them: with one interval
+      per value ("split") the nearest in-box codeword of its bit's coset (q = 0); with stacked
+      intervals the codeword of the scale that dominates the weighted cost (the 128-step
+      coset when it carries the larger weight). A value can move up to 1.5δ (e.g. 0 → 192
+      for δ = 128, bit 1, the nearer codeword −64 being outside). The result is in [0, 1].
+      Use it to build attractor *inputs* (attacks, detector tests).
+    * within_box=False: the lattice attractor, the point W's gradient pulls towards.
+      qim_distance measures to the whole lattice (2k + m + 0.5)δ, k ∈ ℤ (module docstring,
+      item 9), so at a saturated pixel ∇W points to the nearest *lattice* codeword, possibly
+      outside [0, 255]. Each value goes to the nearest local minimizer of f on the lattice:
+      for one interval per value the nearest codeword of its bit's coset (q = 0, within
+      δ: 0 → −64 for δ = 128, bit 1); for stacked intervals the nearest codeword of the
+      dominant scale (when its α exceeds the sum of the others'). Not clamped: the result
+      may leave [0, 1]. Used by the Fig. 7 analysis (`evaluation.attractor_analysis`).
     """
     labels = torch.as_tensor(label, dtype=torch.int64, device=x.device)
     if labels.dim() == 0:
@@ -386,12 +455,15 @@ def nearest_attractor(decoder: QIMDecoder, x: Tensor, label: Tensor | int) -> Te
     embedded = values.clone()
     for target in labels.unique().tolist():
         rows = (labels == target).nonzero().flatten()
-        for members, best in decoder._attractor_plan(int(target)):
+        for members, best in decoder._attractor_plan(int(target), within_box):
             members, best = members.to(x.device), best.to(x.device)
             current = values[rows][:, members]  # (r, p)
             nearest = (current.unsqueeze(-1) - best).abs().argmin(dim=-1)
             embedded[rows.unsqueeze(1), members.unsqueeze(0)] = best[nearest]
-    return (embedded / PIXEL_SCALE).clamp(0.0, 1.0).to(x.dtype).view_as(x)
+    embedded = embedded / PIXEL_SCALE
+    if within_box:
+        embedded = embedded.clamp(0.0, 1.0)
+    return embedded.to(x.dtype).view_as(x)
 
 
 def recover(decoder: QIMDecoder, x: Tensor) -> Tensor:

@@ -23,6 +23,7 @@ from decoybench.evaluation.paper_numbers import (
     ATTRACTORS_TABLE_IV,
     ATTRACTORS_TABLE_V,
     ATTRACTORS_TABLE_VI,
+    PAPER_DATASET,
     attractors_row,
 )
 from decoybench.evaluation.tables import format_rate
@@ -89,6 +90,7 @@ class Column:
     ours: Callable[[str], dict[str, Any] | float | None]
     paper: tuple[dict[str, tuple[Any, ...]], int] | None
     number_format: str = "percent"  # how a plain number shows: percent or decimal
+    paper_label: str = "paper"
 
 
 RATE_KEYS = ("value", "count", "total", "ci_low", "ci_high")
@@ -140,15 +142,22 @@ def build_table(
             csv_row.update(_csv_columns(column.prefix, value))
             csv_row[f"paper_{column.prefix}"] = paper
             shown_row[column.header] = _shown(value, column.number_format)
-            shown_row[f"{column.header} (paper)"] = _shown(paper, column.number_format)
+            shown_row[f"{column.header} ({column.paper_label})"] = _shown(
+                paper, column.number_format
+            )
         csv_rows.append(csv_row)
         shown_rows.append(shown_row)
     return pd.DataFrame(csv_rows), pd.DataFrame(shown_rows)
 
 
-def attractor_tables(paths: Iterable[str | Path]) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """Tables I, III, IV, V, VI as {name: (CSV frame, Markdown frame)}."""
+def attractor_tables(
+    paths: Iterable[str | Path], dataset: str
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Tables I, III, IV, V, VI of `dataset`'s cells as {name: (CSV frame, Markdown frame)},
+    beside the paper's numbers for the dataset it corresponds to (none for others; Table VI:
+    always the paper's CIFAR-10 numbers, the only ones it gives)."""
     cells = load_cells(paths)
+    paper_dataset = PAPER_DATASET.get(dataset, dataset)
     victim = cells.get(("whitebox", "undefended"), {})
     forensic = cells.get(("forensic", "attractor"), {})
     integrated = cells.get(("integrated", "attractor"), {})
@@ -167,7 +176,11 @@ def attractor_tables(paths: Iterable[str | Path]) -> dict[str, tuple[pd.DataFram
     distortion_labels = [
         label for label in integrated_labels if _row(integrated[label]) in DISTORTION_ROWS
     ]
-    table_i, table_iii, table_iv = ATTRACTORS_TABLE_I, ATTRACTORS_TABLE_III, ATTRACTORS_TABLE_IV
+    table_i, table_iii, table_iv, table_v = (
+        table.get(paper_dataset, {})
+        for table in (ATTRACTORS_TABLE_I, ATTRACTORS_TABLE_III, ATTRACTORS_TABLE_IV,
+                      ATTRACTORS_TABLE_V)
+    )  # fmt: skip
     return {
         "attractor_forensic": build_table(
             forensic_labels,
@@ -214,10 +227,8 @@ def attractor_tables(paths: Iterable[str | Path]) -> dict[str, tuple[pd.DataFram
             integrated_labels,
             integrated,
             [
-                Column("asr_victim", "ASR on C", asr(victim), (ATTRACTORS_TABLE_V, 0)),
-                Column(
-                    "asr_integrated", "ASR on M_(d,r)", asr(integrated), (ATTRACTORS_TABLE_V, 1)
-                ),
+                Column("asr_victim", "ASR on C", asr(victim), (table_v, 0)),
+                Column("asr_integrated", "ASR on M_(d,r)", asr(integrated), (table_v, 1)),
             ],
         ),
         "attractor_distortion": build_table(
@@ -230,6 +241,7 @@ def attractor_tables(paths: Iterable[str | Path]) -> dict[str, tuple[pd.DataFram
                     mean_l2(victim),
                     (ATTRACTORS_TABLE_VI, 0),
                     "decimal",
+                    "paper, CIFAR-10",
                 ),
                 Column(
                     "l2_integrated",
@@ -237,6 +249,7 @@ def attractor_tables(paths: Iterable[str | Path]) -> dict[str, tuple[pd.DataFram
                     mean_l2(integrated),
                     (ATTRACTORS_TABLE_VI, 1),
                     "decimal",
+                    "paper, CIFAR-10",
                 ),
             ],
         ),
@@ -244,11 +257,11 @@ def attractor_tables(paths: Iterable[str | Path]) -> dict[str, tuple[pd.DataFram
 
 
 def write_attractor_tables(
-    paths: Iterable[str | Path], outputs: dict[str, tuple[str | Path, str | Path]]
+    paths: Iterable[str | Path], dataset: str, outputs: dict[str, tuple[str | Path, str | Path]]
 ) -> dict[str, int]:
     """Write each table as CSV and Markdown (atomically): `outputs[name] = (csv, md)`.
     Returns the row count of each table."""
-    tables = attractor_tables(paths)
+    tables = attractor_tables(paths, dataset)
     missing = sorted(set(outputs) - set(tables))
     if missing:
         raise ValueError(

@@ -1,0 +1,345 @@
+"""Attractor analysis of Zhang, Chang & Lee (arXiv:2003.02732), Sec. VI-C: Figures 5 and 7.
+
+* Fig. 5 (Sec. VI-C1, "Strength of Victim model vs Attractors"): on clean inputs, the 1-norms
+  of the two signals that make up M_(ψ,φ) = (softmax C + W) / ‖softmax C + W‖₁ (Eq. 2), and of
+  the two parts of the attacker's input gradient that flow through them (signals (1) and (2)
+  of the paper's Fig. 2a).
+* Fig. 7a (Sec. VI-C2, "Soft-label"): cos(x_w − x, −∇ₓ J(x, y_t)) towards the nearest
+  attractor x_w of label t, on C (Z1) and on M (Z2).
+* Fig. 7b (Sec. VI-C3, "Local Density"): cos(x_w − x, ∇ₓ H_δ(x, y_t)) with H_δ the share of
+  the radius-δ ball around x classified as t (Sec. IV-B b), on C (S1) and on M (S2); or, by
+  default, with its soft variant, the ball average of the t-th soft-label (see
+  `local_density_gradient`: the hard H_δ is flat around MNIST images).
+
+The nearest attractor x_w is measured in the QIM lattice (`nearest_attractor` with
+within_box=False): the point W's gradient pulls towards, which can lie outside [0, 1] at
+saturated pixels. With the in-box attractor (the nearest valid image), Z2 on mnist5k (first
+100 test images) has a median of −0.35 instead of 0.95, because ∇W at a 0 pixel points to the
+codeword −64/255, not to the in-box +192/255.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from decoybench.data import load_split, read_manifest
+from decoybench.defenses.attractor import (
+    AttractorDefense,
+    AttractorModel,
+    QIMDecoder,
+    nearest_attractor,
+)
+from decoybench.io import read_json, write_npz
+from decoybench.models.checkpoint import load_checkpoint
+from decoybench.runtime import to_float
+
+__all__ = [
+    "COSINES",
+    "DENSITIES",
+    "MAGNITUDES",
+    "component_magnitudes",
+    "gradient_parts",
+    "local_density_cosines",
+    "local_density_gradient",
+    "measure_attractor_analysis",
+    "nearest_attractors",
+    "soft_label_cosines",
+]
+
+MAGNITUDES = ("victim_output_l1", "decoder_output_l1", "victim_gradient_l1", "decoder_gradient_l1")
+COSINES = ("Z1", "Z2", "S1", "S2")
+ATTRACTED = 0.8  # Sec. VI-C2: "cosine similarity is more than 0.8" (ε < 0.2)
+DENSITIES = ("hard", "soft")  # local density: the paper's H_δ, or its soft-label average
+
+
+def _negative_log(probabilities: Tensor) -> Tensor:
+    """−log p, clamped like `AttractorModel.forward` (log of the smallest positive float)."""
+    return -torch.log(probabilities.clamp_min(torch.finfo(probabilities.dtype).tiny))
+
+
+def gradient_parts(model: AttractorModel, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Chain-rule split of ∇ₓ J, J = −log M_y(x) (Eq. 2), shaped like x: (through C, through W).
+
+    The part through C differentiates J with W(x) held constant, the part through W with
+    softmax C(x) held constant; J depends on x only through these two, so the parts sum to
+    the full gradient (per sample: rows of x are independent in eval mode).
+    """
+    inputs = x.detach().clone().requires_grad_(True)
+    soft_labels, correlations = model.components(inputs)
+    rows = torch.arange(len(inputs), device=inputs.device)
+    through_victim = model.combine(soft_labels, correlations.detach())[rows, y]
+    through_decoder = model.combine(soft_labels.detach(), correlations)[rows, y]
+    (victim,) = torch.autograd.grad(_negative_log(through_victim).sum(), inputs, retain_graph=True)
+    (decoder,) = torch.autograd.grad(_negative_log(through_decoder).sum(), inputs)
+    return victim, decoder
+
+
+def component_magnitudes(model: AttractorModel, x: Tensor, y: Tensor) -> dict[str, np.ndarray]:
+    """Fig. 5 per input: ‖softmax C(x)‖₁ (H2; exactly 1 for a softmax, up to rounding),
+    ‖W(x)‖₁ (H1), and the 1-norms of the parts of ∇ₓ(−log M_y(x)) through C (T2) and W (T1)."""
+    with torch.no_grad():
+        soft_labels, correlations = model.components(x)
+    victim, decoder = gradient_parts(model, x, y)
+    return {
+        "victim_output_l1": _numpy(soft_labels.abs().sum(dim=1)),
+        "decoder_output_l1": _numpy(correlations.abs().sum(dim=1)),
+        "victim_gradient_l1": _numpy(victim.flatten(start_dim=1).abs().sum(dim=1)),
+        "decoder_gradient_l1": _numpy(decoder.flatten(start_dim=1).abs().sum(dim=1)),
+    }
+
+
+@torch.no_grad()
+def nearest_attractors(
+    decoder: QIMDecoder, x: Tensor, *, within_box: bool = True
+) -> tuple[Tensor, Tensor]:
+    """(x_w, t): per input, the QIM embedding of message t (`nearest_attractor`, with the
+    same `within_box`) nearest to x in L2 over all classes t (Sec. VI-C2); ties go to the
+    lowest t. within_box=True gives valid images in [0, 1]; within_box=False the lattice
+    attractors W's gradient pulls towards (used for the Fig. 7 cosines)."""
+    best = x.detach().clone()
+    best_label = torch.zeros(len(x), dtype=torch.int64, device=x.device)
+    best_distance = torch.full((len(x),), math.inf, dtype=torch.float64, device=x.device)
+    for target in range(decoder.num_classes):
+        candidate = nearest_attractor(decoder, x, target, within_box=within_box)
+        distance = (candidate - x).flatten(start_dim=1).to(torch.float64).norm(dim=1)
+        closer = distance < best_distance
+        best[closer] = candidate[closer]
+        best_label[closer] = target
+        best_distance = torch.where(closer, distance, best_distance)
+    return best, best_label
+
+
+def _cosines(first: Tensor, second: Tensor) -> np.ndarray:
+    """Row-wise cosine similarity a·b / (‖a‖ ‖b‖) in float64; nan where either row is zero."""
+    a = first.detach().flatten(start_dim=1).to(torch.float64)
+    b = second.detach().flatten(start_dim=1).to(torch.float64)
+    norms = a.norm(dim=1) * b.norm(dim=1)
+    dots = (a * b).sum(dim=1)
+    return _numpy(torch.where(norms > 0, dots / norms, torch.full_like(dots, math.nan)))
+
+
+def soft_label_cosines(model: nn.Module, x: Tensor, attractor: Tensor, label: Tensor) -> np.ndarray:
+    """Z (Sec. VI-C2, Fig. 7a): cos(x_w − x, −∇ₓ J(x, y_t)), J the cross-entropy of model(x)
+    against t. model(x) may be logits or log-probabilities (log-softmax leaves those as they
+    are). Per input; nan where x_w = x or the gradient vanishes."""
+    inputs = x.detach().clone().requires_grad_(True)
+    loss = F.cross_entropy(model(inputs), label.to(inputs.device), reduction="sum")
+    (gradient,) = torch.autograd.grad(loss, inputs)
+    return _cosines(attractor - x, -gradient)
+
+
+def _unit_directions(count: int, dims: int, generator: torch.Generator) -> Tensor:
+    """`count` directions uniform on the unit sphere in R^dims (normalized Gaussians), CPU."""
+    gaussian = torch.randn(count, dims, generator=generator, dtype=torch.float64)
+    return gaussian / gaussian.norm(dim=1, keepdim=True).clamp_min(1e-300)
+
+
+@torch.no_grad()
+def _density_values(
+    model: nn.Module, points: Tensor, target: Tensor, density: str, batch_size: int
+) -> Tensor:
+    """Per point, float64: 1[argmax model = target] ("hard") or softmax(model)_target
+    ("soft", the softmax taken in float64), batch_size points per forward pass."""
+    parts = []
+    for start in range(0, len(points), batch_size):
+        output = model(points[start : start + batch_size])
+        wanted = target[start : start + batch_size].to(output.device)
+        if density == "hard":
+            parts.append((output.argmax(dim=1) == wanted).to(torch.float64))
+        else:
+            soft = torch.softmax(output.to(torch.float64), dim=1)
+            parts.append(soft.gather(1, wanted.view(-1, 1)).squeeze(1))
+    return torch.cat(parts)
+
+
+def _check_density(density: str) -> None:
+    if density not in DENSITIES:
+        raise ValueError(f"density must be one of {', '.join(DENSITIES)}, not {density!r}")
+
+
+def local_density_gradient(
+    model: nn.Module,
+    x: Tensor,
+    label: Tensor,
+    radius: float,
+    samples: int,
+    generator: torch.Generator,
+    batch_size: int,
+    *,
+    density: str = "hard",
+) -> Tensor:
+    """Monte-Carlo ∇ₓ of a local density of class t per input, shaped like x, float64.
+
+    density="hard" (the paper's, Sec. IV-B b): H_δ(x, y_t) = P_{v ~ ball}(argmax f(x + δv)
+    = t), the share of the radius-δ L2 ball ("within the sphere") around x classified as t,
+    a ball average of a piecewise-constant indicator that autograd cannot differentiate.
+    density="soft": E_{v ~ ball}[softmax(f(x + δv))_t], the ball average of the model's t-th
+    soft-label. It exists because the hard one is flat on MNIST: on mnist5k (δ = 2, L2 on
+    [0, 1] inputs, 64 direction pairs, the first 30 test images), for 29 of 30 images no
+    sampled point of the ball is classified as the nearest attractor's class t, on C as on
+    M, so the hard estimate is 0 and the cosine nan (an earlier run over δ in [1, 15] found
+    no such point at all); the soft one is positive and smooth, its estimate finite.
+
+    Both are ball averages of a function g, so by the divergence theorem ∇ = d/δ ·
+    E_{u ~ sphere}[g(x+δu) u]; the antithetic form
+    d/(2δ) · mean_k [(g(x+δu_k) − g(x−δu_k)) u_k] is unbiased for it (E u = 0) with lower
+    variance. u_k: normalized Gaussians from `generator`, `samples` per input, drawn input by
+    input (the result does not depend on batch_size); points clamped to [0, 1]; at most
+    batch_size points per forward pass. Custom code: no attack or autodiff library offers
+    the gradient of a hard-label local density, and the paper gives no estimator.
+    """
+    _check_density(density)
+    if radius <= 0 or samples < 1 or batch_size < 1:
+        raise ValueError("radius must be > 0, samples and batch_size >= 1")
+    dims = x[0].numel()
+    inputs_per_chunk = max(1, batch_size // (2 * samples))
+    gradients = []
+    for start in range(0, len(x), inputs_per_chunk):
+        chunk = x[start : start + inputs_per_chunk].detach()
+        target = label[start : start + inputs_per_chunk].to(x.device)
+        directions = torch.stack([_unit_directions(samples, dims, generator) for _ in chunk])
+        directions = directions.to(x.device)  # (b, K, d)
+        centre = chunk.flatten(start_dim=1).to(torch.float64).unsqueeze(1)
+        points = torch.cat([centre + radius * directions, centre - radius * directions], dim=1)
+        points = points.clamp(0.0, 1.0).to(x.dtype).view(-1, *x.shape[1:])
+        per_point = target.repeat_interleave(2 * samples)
+        values = _density_values(model, points, per_point, density, batch_size)
+        values = values.view(len(chunk), 2 * samples).to(directions.device)
+        difference = values[:, :samples] - values[:, samples:]  # (b, K)
+        gradient = (difference.unsqueeze(-1) * directions).mean(dim=1)
+        gradients.append(dims / (2.0 * radius) * gradient)
+    return torch.cat(gradients).view(x.shape)
+
+
+def local_density_cosines(
+    model: nn.Module,
+    x: Tensor,
+    attractor: Tensor,
+    label: Tensor,
+    radius: float,
+    samples: int,
+    generator: torch.Generator,
+    batch_size: int,
+    *,
+    density: str = "hard",
+) -> np.ndarray:
+    """S (Sec. VI-C3, Fig. 7b): cos(x_w − x, ∇ₓ H_δ(x, y_t)) per input, with ∇ₓ H_δ (hard,
+    the paper's) or its soft-label variant from `local_density_gradient`. Deterministic given
+    the generator's state; nan where the estimate is 0 (hard: no sampled point changes class)
+    or x_w = x."""
+    gradient = local_density_gradient(
+        model, x, label, radius, samples, generator, batch_size, density=density
+    )
+    return _cosines(attractor - x, gradient)
+
+
+def _numpy(tensor: Tensor) -> np.ndarray:
+    return tensor.detach().cpu().to(torch.float64).numpy()
+
+
+def _load(
+    victim_path: str | Path, defense_path: str | Path, data_dir: str | Path, device: Any
+) -> tuple[nn.Module, AttractorDefense]:
+    """The victim checkpoint (checked against the dataset) and the defense built around it."""
+    fingerprint = read_manifest(data_dir)["fingerprint"]
+    victim, _ = load_checkpoint(
+        victim_path, device=str(device), expected={"data_sha256": fingerprint}
+    )
+    document = read_json(defense_path)["defense"]
+    return victim, AttractorDefense.from_json(json.dumps(document), victim)
+
+
+def _summary(arrays: dict[str, np.ndarray]) -> dict[str, float]:
+    """Medians (ignoring nan), shares of Z1/Z2 above 0.8 among defined values, nan counts."""
+    summary: dict[str, float] = {}
+    for key in (*MAGNITUDES, *COSINES):
+        finite = arrays[key][np.isfinite(arrays[key])]
+        summary[f"median_{key}"] = float(np.median(finite)) if finite.size else math.nan
+    for key in ("Z1", "Z2"):
+        finite = arrays[key][np.isfinite(arrays[key])]
+        summary[f"share_{key}_above_0.8"] = (
+            float(np.mean(finite > ATTRACTED)) if finite.size else math.nan
+        )
+    for key in COSINES:
+        summary[f"nan_count_{key}"] = float(np.isnan(arrays[key]).sum())
+    return summary
+
+
+def measure_attractor_analysis(
+    *,
+    victim_path: str | Path,
+    defense_path: str | Path,
+    data_dir: str | Path,
+    out: str | Path,
+    device: Any,
+    n_samples: int | None,
+    density_radius: float,
+    density_samples: int,
+    batch_size: int,
+    seed: int,
+    density: str = "soft",
+) -> dict[str, float]:
+    """Fig. 5 and Fig. 7 measurements on the first `n_samples` test images (None: all),
+    batch by batch.
+
+    x_w is the nearest *lattice* attractor (`nearest_attractors(..., within_box=False)`):
+    the point W's gradient pulls towards, possibly outside [0, 1]; attractor_distance is
+    measured to it. `density` selects the local density of S1/S2: "soft" (default, the
+    ball average of the t-th soft-label) or "hard" (the paper's H_δ, flat on MNIST: all nan);
+    see `local_density_gradient`.
+
+    Writes `out` (.npz, atomically): label, attractor_label (t), attractor_distance
+    (‖x_w − x‖₂), the four Fig. 5 magnitudes, Z1 (C: victim logits), Z2 (M =
+    `model_seen_by_attacker`), S1 (C), S2 (M), and the scalars density_radius,
+    density_samples and density_kind ("soft" or "hard"). S1 and S2 use the same sphere
+    directions (two generators seeded with `seed`). Returns the summary (its nan_count_S1/S2
+    count the images whose estimate was 0).
+    """
+    _check_density(density)
+    if (n_samples is not None and n_samples < 1) or batch_size < 1:
+        raise ValueError("n_samples and batch_size must be at least 1")
+    victim, defense = _load(victim_path, defense_path, data_dir, device)
+    attracted = defense.model_seen_by_attacker().eval()
+    test = load_split(data_dir, "test")
+    count = len(test.labels) if n_samples is None else n_samples
+    images, labels = test.images[:count], torch.as_tensor(test.labels[:count])
+    generators = {key: torch.Generator().manual_seed(seed) for key in ("S1", "S2")}
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(labels), batch_size):
+        x = to_float(images[start : start + batch_size], device)
+        y = labels[start : start + batch_size].to(x.device)
+        attractor, target = nearest_attractors(defense.decoder, x, within_box=False)
+        batch = component_magnitudes(attracted, x, y)
+        batch["label"] = y.cpu().numpy()
+        batch["attractor_label"] = target.cpu().numpy()
+        batch["attractor_distance"] = _numpy((attractor - x).flatten(start_dim=1).norm(dim=1))
+        batch["Z1"] = soft_label_cosines(victim, x, attractor, target)
+        batch["Z2"] = soft_label_cosines(attracted, x, attractor, target)
+        for key, model in (("S1", victim), ("S2", attracted)):
+            batch[key] = local_density_cosines(
+                model,
+                x,
+                attractor,
+                target,
+                density_radius,
+                density_samples,
+                generators[key],
+                batch_size,
+                density=density,
+            )
+        for key, values in batch.items():
+            parts.setdefault(key, []).append(values)
+    arrays = {key: np.concatenate(values) for key, values in parts.items()}
+    arrays["density_radius"] = np.asarray(float(density_radius))
+    arrays["density_samples"] = np.asarray(int(density_samples))
+    arrays["density_kind"] = np.asarray(density)
+    write_npz(out, arrays)
+    return _summary(arrays)
