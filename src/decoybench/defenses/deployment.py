@@ -30,6 +30,7 @@ from decoybench.models.checkpoint import load_checkpoint
 
 __all__ = ["DEFENSE_KINDS", "DeployedSystem", "load_attractor_defense", "load_system"]
 
+
 @dataclass
 class DeployedSystem:
     """What a cell needs: the model (logits convention), its checkpoint's sidecar, and, for a
