@@ -23,3 +23,32 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("store") / "mnist5k"
     prepare_dataset("mnist5k", TINY_SETTINGS, seed=0, out_dir=out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_victim(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small CNN trained for 3 epochs on the tiny store (about 60% test accuracy)."""
+    import io
+
+    import torch
+
+    from decoybench.models.training import train_and_save
+
+    path = tmp_path_factory.mktemp("victim") / "victim.safetensors"
+    train_and_save(
+        model_name="victim",
+        model_config={
+            "architecture": "multitask_substitute_mnist",
+            "epochs": 3,
+            "batch_size": 32,
+            "optimizer": "adam",
+            "learning_rate": 0.001,
+        },
+        dataset="mnist5k",
+        data_dir=tiny_store,
+        out=path,
+        seed=0,
+        device=torch.device("cpu"),
+        progress=io.StringIO(),
+    )
+    return path

@@ -11,29 +11,11 @@ import torch
 from decoybench.defenses.attractor import AttractorDefense
 from decoybench.defenses.build import build_attractor_defense
 from decoybench.models.checkpoint import load_checkpoint
-from decoybench.models.training import train_and_save
 
 
 @pytest.fixture(scope="module")
-def victim(tiny_store, tmp_path_factory):
-    path = tmp_path_factory.mktemp("victim") / "victim.safetensors"
-    train_and_save(
-        model_name="victim",
-        model_config={
-            "architecture": "multitask_substitute_mnist",
-            "epochs": 3,
-            "batch_size": 32,
-            "optimizer": "adam",
-            "learning_rate": 0.001,
-        },
-        dataset="mnist5k",
-        data_dir=tiny_store,
-        out=path,
-        seed=0,
-        device=torch.device("cpu"),
-        progress=io.StringIO(),
-    )
-    return path
+def victim(tiny_victim):
+    return tiny_victim
 
 
 SETTINGS = {"seed": 0, "intervals": [3, 128], "weights": [0.2, 0.8], "fprs": [0.1, 0.05]}

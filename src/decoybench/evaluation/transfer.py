@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from decoybench.attacks.base import degenerate
 from decoybench.attacks.registry import build_from_config
 from decoybench.data import load_split, read_manifest
 from decoybench.defenses.deployment import load_system
@@ -62,15 +63,18 @@ def evaluate_adversarial_set(
     if not torch.equal(labels, torch.as_tensor(test.labels[index])):
         raise ValueError(f"{adversarial_set}: labels do not match the test split of {data_dir}")
     clean_predicted = predict(model, to_float(test.images[index]), batch_size)
-    adversarial_predicted = predict(model, torch.as_tensor(arrays["x_adv"]), batch_size)
+    x_adv = torch.as_tensor(arrays["x_adv"])
+    adversarial_predicted = predict(model, x_adv, batch_size)
     target_correct = (clean_predicted == labels).numpy()
     targets = (
         torch.as_tensor(arrays["target"]) if "target" in arrays else torch.full_like(labels, -1)
     )
     # Targeted sets (target >= 0) succeed when the prediction is the target; others, when it
-    # differs from the label (DESIGN.md, Metrics).
-    target_fooled = torch.where(
-        targets >= 0, adversarial_predicted == targets, adversarial_predicted != labels
+    # differs from the label (DESIGN.md, Metrics). A blank or saturated output (Foolbox's C&W
+    # returns one where it found nothing) is a failure on every target, as on the source.
+    target_fooled = (
+        torch.where(targets >= 0, adversarial_predicted == targets, adversarial_predicted != labels)
+        & ~degenerate(x_adv)
     ).numpy()
     source_correct = arrays["source_clean_correct"].astype(bool)
     source_fooled = arrays["success"].astype(bool)
@@ -109,7 +113,7 @@ def evaluate_adversarial_set(
         metrics["forensic"] = forensic_metrics(
             detectors=system.detectors,
             recover=system.recover,
-            x_adv=torch.as_tensor(arrays["x_adv"]).to(device),
+            x_adv=x_adv.to(device),
             x_clean_test=to_float(test.images, device),
             labels=arrays["label"],
             successful=successful,
