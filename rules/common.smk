@@ -114,6 +114,7 @@ ATTRACTOR_TABLES = (
     "attractor_low_fpr",
     "attractor_integrated",
     "attractor_distortion",
+    "attractor_claims",
 )
 ATTRACTOR_FIGURES = ("attractor_strength", "attractor_cosines")
 

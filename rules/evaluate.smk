@@ -49,6 +49,7 @@ rule make_attractor_tables:
     beside the paper's MNIST numbers (Table VI: CIFAR-10, the only one the paper gives)."""
     input:
         cells=cell_metrics,
+        defense="results/{dataset}/defenses/attractor/defense.json",
     output:
         **{
             f"{name}_{extension}": (

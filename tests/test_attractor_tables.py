@@ -154,3 +154,20 @@ def test_written_tables_are_csv_and_markdown(cell_files, tmp_path) -> None:
 )
 def test_paper_rows(label, attack, mode, row) -> None:
     assert attractors_row(label, attack, mode) == row
+
+
+def test_claims_are_checked_against_stated_thresholds(cell_files) -> None:
+    from decoybench.evaluation.attractor_claims import attractor_claims
+
+    forensic = attractor_tables(cell_files, "mnist5k")["attractor_forensic"][0]
+    clean = {"clean_accuracy_victim": rate(96, 100), "clean_accuracy_defended": rate(94, 100)}
+    claims = attractor_claims(forensic, clean)
+    verdicts = {(row.claim.split(" (")[0].split(" at most")[0], row.attack): row.verdict
+                for row in claims.itertuples()}  # fmt: skip
+    assert verdicts[("clean accuracy of M within 1 point of C", "")] == "does not hold"  # 2 pts
+    assert verdicts[("ASR on M", "fgsm")] == "holds"  # 10% <= 0.25 x 60%
+    assert verdicts[("ASR on M", "pgd")] == "does not hold"  # 30% > 0.25 x 90%
+    assert verdicts[("TPR ≥ 95%", "pgd")] == "holds"
+    assert not any(claims["attack"] == "mystery")  # IGS is no paper row
+    clean["clean_accuracy_defended"] = rate(955, 1000)
+    assert attractor_claims(forensic, clean).loc[0, "verdict"] == "holds"

@@ -145,6 +145,9 @@ def test_dag_writes_the_attractor_tables_and_figures(two_runs) -> None:
     assert clean["model"].str.startswith("integrated model").sum() == 2
     for name in ("attractor_detection", "attractor_distortion"):
         assert (tables / f"{name}.md").read_text().strip()
+    claims = pd.read_csv(tables / "attractor_claims.csv")
+    assert claims.loc[0, "claim"].startswith("clean accuracy of M")
+    assert set(claims["verdict"]) <= {"holds", "does not hold", "no data"}
     for name in ("attractor_strength", "attractor_cosines"):
         png = (first / f"results/mnist5k/figures/{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 10_000

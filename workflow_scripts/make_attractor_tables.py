@@ -1,4 +1,4 @@
-"""Snakemake entry: attractors Tables I, III, IV, V, VI (decoybench.evaluation.attractor_tables)."""
+"""Snakemake entry: attractors Tables I, III-VI and claim checks (evaluation.attractor_tables)."""
 
 from decoybench.evaluation.attractor_tables import write_attractor_tables
 from decoybench.workflow import job
@@ -11,5 +11,6 @@ with job(snakemake, artifacts=tuple(outputs.keys())) as run:
         snakemake.input.cells,
         snakemake.wildcards.dataset,
         {name: (outputs[f"{name}_csv"], outputs[f"{name}_md"]) for name in names},
+        defense_json=snakemake.input.defense,
     )
     run.log_metrics({f"rows.{name}": count for name, count in rows.items()})

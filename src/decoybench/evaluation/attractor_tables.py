@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from decoybench.evaluation.attractor_claims import attractor_claims
 from decoybench.evaluation.paper_numbers import (
     ATTRACTORS_ROWS,
     ATTRACTORS_TABLE_I,
@@ -64,8 +65,8 @@ def _row(metrics: Cell) -> str | None:
     )
 
 
-def _rate(metrics: Cell | None, *path: str | int) -> dict[str, Any] | None:
-    """A nested rate dict of a cell (None when the cell or the entry is missing)."""
+def _lookup(metrics: Cell | None, *path: str | int) -> dict[str, Any] | None:
+    """A nested entry of a cell (None when the cell or the entry is missing)."""
     value: Any = metrics
     for part in path:
         if value is None:
@@ -163,13 +164,15 @@ def attractor_tables(
     integrated = cells.get(("integrated", "attractor"), {})
 
     def asr(group: dict[str, Cell]) -> Callable[[str], Any]:
-        return lambda label: _rate(group.get(label), "rates", "target_asr")
+        return lambda label: _lookup(group.get(label), "rates", "target_asr")
 
     def at_point(index: int, key: str) -> Callable[[str], Any]:
-        return lambda label: _rate(forensic.get(label), "forensic", "operating_points", index, key)
+        return lambda label: _lookup(
+            forensic.get(label), "forensic", "operating_points", index, key
+        )
 
     def mean_l2(group: dict[str, Cell]) -> Callable[[str], Any]:
-        return lambda label: _rate(group.get(label), "distortion", "mean_l2")
+        return lambda label: _lookup(group.get(label), "distortion", "mean_l2")
 
     forensic_labels = _paper_order(forensic, forensic)
     integrated_labels = _paper_order(integrated, integrated)
@@ -257,11 +260,22 @@ def attractor_tables(
 
 
 def write_attractor_tables(
-    paths: Iterable[str | Path], dataset: str, outputs: dict[str, tuple[str | Path, str | Path]]
+    paths: Iterable[str | Path],
+    dataset: str,
+    outputs: dict[str, tuple[str | Path, str | Path]],
+    defense_json: str | Path | None = None,
 ) -> dict[str, int]:
     """Write each table as CSV and Markdown (atomically): `outputs[name] = (csv, md)`.
-    Returns the row count of each table."""
+
+    `attractor_claims` (decoybench.evaluation.attractor_claims) needs the defense build's
+    `defense_json` for the clean accuracies. Returns the row count of each table.
+    """
     tables = attractor_tables(paths, dataset)
+    if "attractor_claims" in outputs:
+        if defense_json is None:
+            raise ValueError("attractor_claims needs the defense file (defense_json)")
+        claims = attractor_claims(tables["attractor_forensic"][0], read_json(defense_json)["clean"])
+        tables["attractor_claims"] = (claims, claims)
     missing = sorted(set(outputs) - set(tables))
     if missing:
         raise ValueError(
