@@ -116,7 +116,7 @@ ATTRACTOR_TABLES = (
     "attractor_distortion",
     "attractor_claims",
 )
-ATTRACTOR_FIGURES = ("attractor_strength", "attractor_cosines")
+ATTRACTOR_FIGURES = ("attractor_strength", "attractor_cosines", "attractor_trapdoor")
 
 
 def attractor_outputs():

@@ -66,3 +66,27 @@ rule analyze_attractors:
         "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/analyze_attractors.py"
+
+
+rule analyze_trapdoor_counterexample:
+    """Attractors paper Sec. IV-C and Fig. 6: the weighted-sum trapdoor model of Eq. 1 meets
+    its training goals, yet its trapdoor branch carries almost none of the input gradient."""
+    input:
+        unpack(dataset_files),
+        victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
+        sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
+    output:
+        measurements="results/{dataset}/defenses/attractor/trapdoor_counterexample.npz",
+    log:
+        "logs/analyze_trapdoor_counterexample/{dataset}.log",
+    benchmark:
+        "benchmarks/analyze_trapdoor_counterexample/{dataset}.tsv"
+    params:
+        settings=config["evaluation"].get("trapdoor_counterexample", {"batch_size": 250}),
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/analyze_trapdoor_counterexample.py"

@@ -47,3 +47,25 @@ rule plot_attractor_figures:
         "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/plot_attractor_figures.py"
+
+
+rule plot_trapdoor_counterexample:
+    """Attractors paper Figure 6: output and gradient magnitudes of the trapdoor model's two
+    branches on clean inputs."""
+    input:
+        measurements="results/{dataset}/defenses/attractor/trapdoor_counterexample.npz",
+    output:
+        png=report(
+            "results/{dataset}/figures/attractor_trapdoor.png",
+            category="Attractors",
+            caption="../report/attractor_trapdoor.rst",
+        ),
+        pdf="results/{dataset}/figures/attractor_trapdoor.pdf",
+    log:
+        "logs/plot_trapdoor_counterexample/{dataset}.log",
+    benchmark:
+        "benchmarks/plot_trapdoor_counterexample/{dataset}.tsv"
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/plot_trapdoor_counterexample.py"

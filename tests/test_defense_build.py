@@ -87,6 +87,9 @@ def test_each_setting_deploys_its_model(tiny_store, victim, defense_file) -> Non
                              **common)  # fmt: skip
     assert isinstance(integrated.model, IntegratedAttractorModel)
     assert integrated.model.detector.thresholds.fpr_target == 0.1  # the first operating point
+    transfer = load_system(defense="attractor", kind="transfer", defense_path=defense_file,
+                           **common)  # fmt: skip
+    assert isinstance(transfer.model, AttractorModel) and transfer.detectors
     with pytest.raises(ValueError, match="cannot be evaluated in a 'forensic' setting"):
         load_system(defense="undefended", kind="forensic", **common)
     with pytest.raises(ValueError, match="needs its defense file"):

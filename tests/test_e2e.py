@@ -30,6 +30,8 @@ EXPECTED_JOBS = {
     "make_attractor_tables": 1,
     "analyze_attractors": 1,
     "plot_attractor_figures": 1,
+    "analyze_trapdoor_counterexample": 1,
+    "plot_trapdoor_counterexample": 1,
 }
 
 
@@ -148,7 +150,7 @@ def test_dag_writes_the_attractor_tables_and_figures(two_runs) -> None:
     claims = pd.read_csv(tables / "attractor_claims.csv")
     assert claims.loc[0, "claim"].startswith("clean accuracy of M")
     assert set(claims["verdict"]) <= {"holds", "does not hold", "no data"}
-    for name in ("attractor_strength", "attractor_cosines"):
+    for name in ("attractor_strength", "attractor_cosines", "attractor_trapdoor"):
         png = (first / f"results/mnist5k/figures/{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 10_000
         assert (first / f"results/mnist5k/figures/{name}.pdf").read_bytes().startswith(b"%PDF")
