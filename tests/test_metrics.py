@@ -108,3 +108,110 @@ def test_detection_metrics_hand_computed() -> None:
     # adversarial score is higher in 5, tied in 1 (0.4 vs 0.4): (5 + 0.5) / 6.
     assert roc_auc([0.1, 0.4, 0.35], [0.8, 0.4]) == pytest.approx(5.5 / 6)
     assert math.isnan(roc_auc([], [0.5]))
+
+
+# Luring paper (Bernhard et al. 2021): Eq. 3 (DR, IAR), Table 1 (AC_MoP, AC_M), Eq. 4 (DAC).
+LURING_Y = np.array([0, 1, 2, 3, 4, 5, 6, 7])
+LURING_MOP = np.array([0, 9, 9, 9, 9, 5, 9, 9])  # M∘P fooled on 1, 2, 3, 4, 6, 7
+LURING_M = np.array([0, 1, 9, 3, 8, 9, 9, 7])  # M right on 0, 1, 3, 7
+
+
+def test_luring_metrics_hand_computed() -> None:
+    from decoybench.evaluation.metrics import (
+        adversarial_accuracy,
+        detection_adversarial_accuracy,
+        disagreement_rate,
+        inefficient_adversarial_rate,
+    )
+
+    # DR: of the 6 fooling M∘P {1, 2, 3, 4, 6, 7}, M ≠ M∘P on {1, 3, 4, 7}: 4/6.
+    dr = disagreement_rate(LURING_Y, LURING_MOP, LURING_M)
+    assert (dr.count, dr.total) == (4, 6)
+    # IAR: of the same 6, M(x') = y on {1, 3, 7}: 3/6.
+    iar = inefficient_adversarial_rate(LURING_Y, LURING_MOP, LURING_M)
+    assert (iar.count, iar.total) == (3, 6)
+    # AC_MoP: M∘P right on {0, 5}: 2/8; AC_M: M right on {0, 1, 3, 7}: 4/8.
+    ac_mop = adversarial_accuracy(LURING_Y, LURING_MOP)
+    ac_m = adversarial_accuracy(LURING_Y, torch.tensor(LURING_M))
+    assert (ac_mop.count, ac_mop.total, ac_m.count, ac_m.total) == (2, 8, 4, 8)
+    # DAC: M∘P = M ∧ M ≠ y on {2, 6} only (5 is wrong on M but detected): 1 − 2/8 = 6/8.
+    dac = detection_adversarial_accuracy(LURING_Y, LURING_MOP, LURING_M)
+    assert (dac.count, dac.total) == (6, 8)
+    assert dac.value == pytest.approx(1 - 2 / 8)
+
+
+def test_luring_metrics_edge_cases() -> None:
+    from decoybench.evaluation.metrics import (
+        adversarial_accuracy,
+        detection_adversarial_accuracy,
+        disagreement_rate,
+        inefficient_adversarial_rate,
+    )
+
+    y = np.array([0, 1, 2])
+    # No x' fools M∘P: DR and IAR have an empty denominator.
+    for rate in (
+        disagreement_rate(y, y, np.array([2, 2, 2])),
+        inefficient_adversarial_rate(y, y, np.array([2, 2, 2])),
+    ):
+        assert (rate.count, rate.total) == (0, 0) and math.isnan(rate.value)
+    # Every x' fools both models and is detected (M∘P ≠ M everywhere): DAC = DR = 1, AC_M = 0.
+    mop, m = np.array([1, 2, 0]), np.array([2, 0, 1])
+    assert detection_adversarial_accuracy(y, mop, m).count == 3
+    assert disagreement_rate(y, mop, m).count == 3
+    assert adversarial_accuracy(y, m).count == 0
+    assert inefficient_adversarial_rate(y, mop, m).count == 0
+    # Every x' fools both to the same label: nothing detected, DAC = 0.
+    assert detection_adversarial_accuracy(y, mop, mop).count == 0
+    with pytest.raises(ValueError, match="shape mismatch"):
+        disagreement_rate(y, mop, m[:2])
+    with pytest.raises(ValueError, match="shape mismatch"):
+        adversarial_accuracy(y, m[:2])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_luring_metric_relations_on_random_arrays(seed: int) -> None:
+    from decoybench.evaluation.metrics import (
+        adversarial_accuracy,
+        detection_adversarial_accuracy,
+        disagreement_rate,
+        inefficient_adversarial_rate,
+    )
+
+    rng = np.random.default_rng(seed)
+    # 3 classes so that agreements and right answers are frequent.
+    y, mop, m = (rng.integers(0, 3, size=200) for _ in range(3))
+    dr = disagreement_rate(y, mop, m)
+    iar = inefficient_adversarial_rate(y, mop, m)
+    assert iar.total == dr.total == int((mop != y).sum())
+    assert 0 < iar.count <= dr.count  # M(x') = y ≠ M∘P(x') is a disagreement
+    dac = detection_adversarial_accuracy(y, mop, m)
+    ac_m = adversarial_accuracy(y, m)
+    assert dac.total == ac_m.total == 200
+    assert dac.count >= ac_m.count  # M right implies counted by DAC
+    # DAC's count decomposes as M right + (M wrong and detected).
+    assert dac.count == ac_m.count + int(((m != y) & (m != mop)).sum())
+
+
+def test_worst_case_attack_selection_and_ties() -> None:
+    from decoybench.evaluation.metrics import WorstCase, worst_case_attack, worst_case_rates
+
+    ac = {"MIM": 0.30, "DIM": 0.25, "MIM-TI": 0.25, "DIM-TI": 0.40}
+    dac = {"MIM": 0.30, "DIM": 0.31, "MIM-TI": 0.29, "DIM-TI": 0.10}
+    # Lowest AC_M first: DIM and MIM-TI tie at 0.25, MIM-TI has the lower DAC (DIM-TI's lower
+    # DAC does not matter: AC_M comes first).
+    assert worst_case_attack(ac, dac) == "MIM-TI"
+    # Without DAC, or with DAC tied as well, the name breaks the tie.
+    assert worst_case_attack(ac) == "DIM"
+    # Rates 3/10 and 6/20 are the same AC_M; DAC 4/10 = 8/20 too: alphabetical, DIM.
+    ac_rates = {"MIM-TI": Rate(3, 10), "DIM": Rate(6, 20), "MIM": Rate(5, 10)}
+    dac_rates = {"MIM-TI": Rate(4, 10), "DIM": Rate(8, 20), "MIM": Rate(5, 10)}
+    assert worst_case_attack(ac_rates, dac_rates) == "DIM"
+    chosen = worst_case_rates(ac_rates, dac_rates, {"MIM-TI": Rate(0, 10), "DIM": Rate(1, 20)})
+    assert chosen == WorstCase("DIM", Rate(6, 20), Rate(8, 20), Rate(1, 20))
+    with pytest.raises(ValueError, match="attacks differ"):
+        worst_case_attack(ac, {"MIM": 0.1})
+    with pytest.raises(ValueError, match="nan"):
+        worst_case_attack({"MIM": Rate(0, 0), "DIM": 0.5})
+    with pytest.raises(ValueError, match="no attack"):
+        worst_case_attack({})

@@ -7,6 +7,7 @@ Notation (DESIGN.md): y true label, C victim, X' adversarial set.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,3 +146,127 @@ def roc_auc(clean_scores: Any, adversarial_scores: Any) -> float:
         return math.nan
     labels = np.concatenate([np.zeros(len(clean)), np.ones(len(adversarial))])
     return float(roc_auc_score(labels, np.concatenate([clean, adversarial])))
+
+
+# Luring paper (Bernhard, Moellic & Dutertre 2021): DR, IAR (Eq. 3), AC_MoP and AC_M
+# (Table 1), DAC (Eq. 4), MIM-W. M is the target model, M∘P the augmented model the
+# adversary attacks, X' the adversarial examples crafted on M∘P.
+
+
+def _as_labels(values: Any) -> np.ndarray:
+    return np.asarray(values.cpu() if hasattr(values, "cpu") else values).reshape(-1)
+
+
+def _luring_arrays(
+    label: Any, pred_augmented: Any, pred_target: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    arrays = _as_labels(label), _as_labels(pred_augmented), _as_labels(pred_target)
+    if len({array.shape for array in arrays}) != 1:
+        shapes = ", ".join(str(array.shape) for array in arrays)
+        raise ValueError(f"shape mismatch: label, pred_augmented, pred_target are {shapes}")
+    return arrays
+
+
+def disagreement_rate(label: Any, pred_augmented: Any, pred_target: Any) -> Rate:
+    """Luring Eq. 3, DR(X') = Σ_X' 1[M∘P(x') ≠ y, M∘P(x') ≠ M(x')] / Σ_X' 1[M∘P(x') ≠ y]:
+    of the x' that fool M∘P, the share on which M and M∘P disagree.
+
+    Sec. 3 transfers to M "only the adversarial examples that are successful for these four
+    models" (the four approaches' M∘P); that restriction is the caller's choice of X'.
+    """
+    label, augmented, target = _luring_arrays(label, pred_augmented, pred_target)
+    return Rate.of(augmented != target, augmented != label)
+
+
+def inefficient_adversarial_rate(label: Any, pred_augmented: Any, pred_target: Any) -> Rate:
+    """Luring Eq. 3, IAR(X') = Σ_X' 1[M∘P(x') ≠ y, M(x') = y] / Σ_X' 1[M∘P(x') ≠ y]: of the
+    x' that fool M∘P, the share M still classifies right. IAR ≤ DR (M(x') = y ≠ M∘P(x') is a
+    disagreement)."""
+    label, augmented, target = _luring_arrays(label, pred_augmented, pred_target)
+    return Rate.of(target == label, augmented != label)
+
+
+def adversarial_accuracy(label: Any, pred: Any) -> Rate:
+    """Luring Sec. 4.1 / Table 1, AC(X') = |{x' ∈ X' : pred(x') = y}| / |X'|: "the standard
+    accuracy measured on the adversarial set X'", AC_MoP with pred = M∘P, AC_M with pred = M.
+
+    X' is every x' crafted on M∘P, successful or not (AC_MoP is often > 0 in Table 1), from
+    "1000 correctly classified test set examples" (Appendix F; the paper does not say by
+    which model; D.3 and D.2 pick examples correctly classified by M and every M∘P).
+    """
+    label, pred = _as_labels(label), _as_labels(pred)
+    if label.shape != pred.shape:
+        raise ValueError(f"shape mismatch: label {label.shape} vs pred {pred.shape}")
+    return Rate.of(pred == label)
+
+
+def detection_adversarial_accuracy(label: Any, pred_augmented: Any, pred_target: Any) -> Rate:
+    """Luring Eq. 4, DAC = 1 − Σ_{x' ∈ X'} 1[M∘P(x') = M(x'), M(x') ≠ y] / |X'|: the share
+    of X' either detected (M∘P(x') ≠ M(x')) or classified right by M.
+
+    Returned as the Rate of that complement, count = |{x' : M∘P(x') ≠ M(x') ∨ M(x') = y}|,
+    over all of X' (same X' as `adversarial_accuracy`); DAC ≥ AC_M.
+    """
+    label, augmented, target = _luring_arrays(label, pred_augmented, pred_target)
+    return Rate.of(~((augmented == target) & (target != label)))
+
+
+def _rate_value(name: str, rate: Rate | float) -> float:
+    value = rate.value if isinstance(rate, Rate) else float(rate)
+    if math.isnan(value):
+        raise ValueError(f"{name}: value is nan (empty X'?)")
+    return value
+
+
+def worst_case_attack(
+    ac_by_attack: Mapping[str, Rate | float],
+    dac_by_attack: Mapping[str, Rate | float] | None = None,
+) -> str:
+    """MIM-W (luring Sec. 4.2): the attack among {MIM, DIM, MIM-TI, DIM-TI} with the lowest
+    AC_M, ties broken by the lowest DAC, then by name (alphabetical).
+
+    The paper reports "the best results obtained with [...] MIM, DIM, MIM-TI and DIM-TI [...]
+    under the name MIM-W", best "from the adversary point of view", parameters searched for
+    "the lowest AC_M and DAC values" (Appendix F); it states no tie rule and no priority
+    between AC_M and DAC (here AC_M first, the transferability scenario's metric). The
+    selection is one attack per (data set, approach, ε) cell, over whole-X' rates, not a
+    per-sample worst case (which would be an ensemble attack the paper does not run).
+    """
+    if not ac_by_attack:
+        raise ValueError("no attack to choose from")
+    if dac_by_attack is not None and set(dac_by_attack) != set(ac_by_attack):
+        raise ValueError(
+            f"attacks differ: AC_M {sorted(ac_by_attack)} vs DAC {sorted(dac_by_attack)}"
+        )
+
+    def key(name: str) -> tuple[float, float, str]:
+        dac = 0.0 if dac_by_attack is None else _rate_value(name, dac_by_attack[name])
+        return _rate_value(name, ac_by_attack[name]), dac, name
+
+    return min(ac_by_attack, key=key)
+
+
+@dataclass(frozen=True)
+class WorstCase:
+    """The MIM-W row of one (data set, approach, ε) cell: the chosen attack and its rates."""
+
+    attack: str
+    ac_m: Rate
+    dac: Rate
+    ac_mop: Rate | None = None
+
+
+def worst_case_rates(
+    ac_by_attack: Mapping[str, Rate],
+    dac_by_attack: Mapping[str, Rate],
+    ac_mop_by_attack: Mapping[str, Rate] | None = None,
+) -> WorstCase:
+    """AC_M, DAC (and AC_MoP) of `worst_case_attack`'s choice, all from the same attack.
+
+    Table 20 calls its rows "the worst AC_M and DAC values" among the attacks, which could also
+    be read as per-column minima over attacks; the two agree whenever one attack minimises
+    both (Sec. 4.3 names one attack per cell, e.g. DIM-TI for Luring, CIFAR10, ε = 0.03).
+    """
+    attack = worst_case_attack(ac_by_attack, dac_by_attack)
+    ac_mop = None if ac_mop_by_attack is None else ac_mop_by_attack[attack]
+    return WorstCase(attack, ac_by_attack[attack], dac_by_attack[attack], ac_mop)
