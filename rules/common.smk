@@ -120,7 +120,8 @@ ATTRACTOR_FIGURES = ("attractor_strength", "attractor_cosines", "attractor_trapd
 
 
 def attractor_outputs():
-    """Everything of the attractors paper: Tables I-VI and Figures 5 and 7, per target."""
+    """Everything of the attractors paper per target: Tables I-VI, the claim checks and
+    Figures 5-7."""
     if "attractor" not in config.get("defenses", {}):
         return []
     return [
