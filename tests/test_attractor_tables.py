@@ -101,10 +101,14 @@ def test_detection_and_low_fpr_tables(cell_files) -> None:
     assert detection.loc["pgd", "auc"] == pytest.approx(0.98)
     assert (detection.loc["pgd", "fpr_count"], detection.loc["pgd", "fpr_total"]) == (1, 20)
     assert tables["attractor_detection"][1].set_index("attack").loc["pgd", "AUC"] == "98.0%"
-    low = tables["attractor_low_fpr"][0].set_index("attack")
-    assert low.loc["pgd", "tpr_second"] == pytest.approx(2 / 3)
-    assert low.loc["pgd", "overall_asr_second_count"] == 1
-    assert math.isnan(low.loc["mystery", "tpr_second"])  # calibrated at one point only
+    low, low_shown = tables["attractor_low_fpr"]
+    low = low.set_index("attack")
+    assert low.loc["pgd", "tpr_2"] == pytest.approx(2 / 3)
+    assert low.loc["pgd", "overall_asr_2_count"] == 1
+    assert (low.loc["pgd", "fpr_1_count"], low.loc["pgd", "fpr_2_count"]) == (1, 0)
+    assert math.isnan(low.loc["mystery", "tpr_2"])  # calibrated at one point only
+    assert low.loc["pgd", "paper_overall_asr_2"] == 0.0  # Table IV, PGD at 0.5% FPR
+    assert "TPR @ 0.5% FPR" in low_shown.columns and "FPR @ 5% FPR (paper)" in low_shown.columns
 
 
 def test_integrated_and_distortion_tables(cell_files) -> None:

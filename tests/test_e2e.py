@@ -142,7 +142,7 @@ def test_dag_writes_the_attractor_tables_and_figures(two_runs) -> None:
     integrated = pd.read_csv(tables / "attractor_integrated.csv")
     assert list(integrated["attack"]) == ["fgsm_0.1"]
     low_fpr = pd.read_csv(tables / "attractor_low_fpr.csv")
-    assert (low_fpr["tpr_second"] <= low_fpr["tpr_first"] + 1e-12).all()  # stricter point
+    assert (low_fpr["tpr_2"] <= low_fpr["tpr_1"] + 1e-12).all()  # the stricter point
     clean = pd.read_csv(tables / "attractor_clean_accuracy.csv")
     assert clean["model"].str.startswith("integrated model").sum() == 2
     for name in ("attractor_detection", "attractor_distortion"):

@@ -78,6 +78,14 @@ def _lookup(metrics: Cell | None, *path: str | int) -> dict[str, Any] | None:
     return value
 
 
+def _operating_points(cells: dict[str, Cell]) -> list[str]:
+    """'5% FPR', '0.5% FPR', ...: the target FPRs of the cells' detector operating points."""
+    for metrics in cells.values():
+        points = _lookup(metrics, "forensic", "operating_points") or []
+        return [f"{100 * float(point['fpr_target']):g}% FPR" for point in points]
+    return []
+
+
 @dataclass(frozen=True)
 class Column:
     """One measurement of a table: our value per attack label beside the paper's.
@@ -210,20 +218,23 @@ def attractor_tables(
             forensic_labels,
             forensic,
             [
-                Column("tpr_first", "TPR @ FPR 1", at_point(0, "tpr"), (table_iv, 0)),
-                Column(
-                    "overall_asr_first",
-                    "overall ASR @ FPR 1",
-                    at_point(0, "overall_asr"),
-                    (table_iv, 1),
-                ),
-                Column("tpr_second", "TPR @ FPR 2", at_point(1, "tpr"), (table_iv, 2)),
-                Column(
-                    "overall_asr_second",
-                    "overall ASR @ FPR 2",
-                    at_point(1, "overall_asr"),
-                    (table_iv, 3),
-                ),
+                column
+                for index, point in enumerate(_operating_points(forensic)[:2])
+                for column in (
+                    Column(
+                        f"tpr_{index + 1}",
+                        f"TPR @ {point}",
+                        at_point(index, "tpr"),
+                        (table_iv, 2 * index),
+                    ),
+                    Column(f"fpr_{index + 1}", f"FPR @ {point}", at_point(index, "fpr"), None),
+                    Column(
+                        f"overall_asr_{index + 1}",
+                        f"overall ASR @ {point}",
+                        at_point(index, "overall_asr"),
+                        (table_iv, 2 * index + 1),
+                    ),
+                )
             ],
         ),
         "attractor_integrated": build_table(
