@@ -1,0 +1,140 @@
+"""Build the luring defense (Bernhard et al., 2021): train P in front of a target M, save it,
+and measure the paper's Table 8 (test accuracy of M∘P and of M, their agreement).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+
+from decoybench.data import load_split, read_manifest
+from decoybench.defenses.luring import (
+    APPROACHES,
+    ComponentRecipe,
+    agreement,
+    build_component,
+    paper_recipe,
+    train_component,
+)
+from decoybench.defenses.luring_checkpoint import save_augmented
+from decoybench.evaluation.metrics import accuracy
+from decoybench.models.checkpoint import load_checkpoint
+from decoybench.models.training import predict
+from decoybench.runtime import derive_seed, seed_everything, to_float
+
+__all__ = ["RECIPE_KEYS", "SETTINGS_KEYS", "build_luring_defense", "component_recipe"]
+
+RECIPE_KEYS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(ComponentRecipe))
+# `reinitialize`: Stack only, reset the copy of M before training (luring.py, item 8).
+SETTINGS_KEYS: tuple[str, ...] = ("component", "paper_dataset", "reinitialize", *RECIPE_KEYS)
+
+
+def component_recipe(settings: dict[str, Any], approach: str) -> ComponentRecipe:
+    """The recipe of `settings`: its recipe keys, the rest from the paper's schedule
+    (`paper_recipe(settings["paper_dataset"] or settings["component"], approach)`, Appendix B).
+
+    ValueError naming any key of `settings` that is not in SETTINGS_KEYS.
+    """
+    unknown = sorted(set(settings) - set(SETTINGS_KEYS))
+    if unknown:
+        raise ValueError(
+            f"unknown luring setting(s): {', '.join(unknown)}; allowed: {', '.join(SETTINGS_KEYS)}"
+        )
+    if "component" not in settings:
+        raise ValueError("luring settings need a 'component' (mnist, svhn or cifar10)")
+    given = {key: settings[key] for key in RECIPE_KEYS if key in settings}
+    if len(given) < len(RECIPE_KEYS):  # only consult the paper where something is missing
+        dataset = settings.get("paper_dataset") or settings["component"]
+        given = {**dataclasses.asdict(paper_recipe(dataset, approach)), **given}
+    return ComponentRecipe(**given)
+
+
+def build_luring_defense(
+    *,
+    target_path: str | Path,
+    data_dir: str | Path,
+    approach: str,
+    settings: dict[str, Any],
+    out: str | Path,
+    device: torch.device,
+    seed: int,
+    progress: TextIO | None = None,
+) -> dict[str, Any]:
+    """Train P (`settings["component"]`) for `approach` in front of M (Algorithm 1 or a
+    comparison objective, Sec. 3.1) on the train split, seeded by derive_seed(seed, "luring",
+    approach); save it to `out` (.safetensors + sidecar, `save_augmented`) and return Table 8
+    on the test split.
+
+    Returns {"approach", "component", "test_accuracy_augmented" (M∘P),
+    "test_accuracy_target" (M), "agreement_same_label" (same prediction),
+    "agreement_both_correct" (both predict the true label: Table 8's AGREE), "history",
+    "seconds" (training)}; rates are `Rate.as_dict()`. Nothing is written if anything fails
+    before the save.
+    """
+    if approach not in APPROACHES:
+        raise ValueError(f"approach {approach!r} is not one of {', '.join(APPROACHES)}")
+    recipe = component_recipe(settings, approach)
+    reinitialize = bool(settings.get("reinitialize", False))
+    if reinitialize and approach != "stack":
+        raise ValueError("the 'reinitialize' setting applies to the stack approach only")
+    manifest = read_manifest(data_dir)
+    target, target_sidecar = load_checkpoint(
+        target_path, device=str(device), expected={"data_sha256": manifest["fingerprint"]}
+    )
+    train, validation, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
+    channels, height, _ = train.shape
+
+    training_seed = derive_seed(seed, "luring", approach)
+    generator = seed_everything(training_seed)  # also P's initialization (global RNG)
+    component = build_component(settings["component"], channels, height, dropout=recipe.dropout)
+    started = time.perf_counter()
+    result = train_component(
+        approach,
+        component,
+        target,
+        to_float(train.images),
+        recipe=recipe,
+        generator=generator,
+        validation_images=to_float(validation.images),
+        progress=progress,
+        train_labels=torch.as_tensor(train.labels) if approach == "stack" else None,
+        reinitialize=reinitialize,
+    )
+    seconds = time.perf_counter() - started
+    model = result["model"]
+
+    x_test, labels = to_float(test.images), torch.as_tensor(test.labels)
+    table8 = {
+        "test_accuracy_augmented": accuracy(predict(model, x_test), labels).as_dict(),
+        "test_accuracy_target": accuracy(predict(target, x_test), labels).as_dict(),
+        "agreement_same_label": agreement(model, target, x_test).as_dict(),
+        "agreement_both_correct": agreement(model, target, x_test, labels=labels).as_dict(),
+    }
+    save_augmented(
+        out,
+        model,
+        {
+            "approach": approach,
+            "target_weights_sha256": target_sidecar["weights_sha256"],
+            "target_name": target_sidecar.get("name"),
+            "recipe": dataclasses.asdict(recipe),
+            "reinitialize": reinitialize,
+            "seed": seed,
+            "training_seed": training_seed,
+            "dataset": manifest.get("dataset"),
+            "data_sha256": manifest["fingerprint"],
+            "history": result["history"],
+            "table8": table8,
+        },
+    )
+    return {
+        "approach": approach,
+        "component": settings["component"],
+        **table8,
+        "history": result["history"],
+        "seconds": seconds,
+    }

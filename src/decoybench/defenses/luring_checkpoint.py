@@ -1,0 +1,214 @@
+"""Pickle-free checkpoints of a trained luring component P (Bernhard et al., 2021).
+
+`X.safetensors` holds P's state dict (its own keys, e.g. `net.0.weight`); for the Stack
+approach, whose copy of M is trained with P (Sec. 3.1), also the copy's weights under a
+`target.` prefix. The `X.json` sidecar records how to rebuild P (component, in_channels,
+image_size, dropout), the approach, the target checkpoint M it was trained in front of
+(its name and weights_sha256), the recipe, the seed, the data hash and the SHA-256 of the
+weights file. `load_augmented` refuses a file whose hash differs, or a target M other than
+the recorded one, and returns the augmented model T = M∘P (Sec. 2.3).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from decoybench.defenses.luring import (
+    APPROACHES,
+    LURING_COMPONENTS,
+    AugmentedModel,
+    LuringComponent,
+    build_component,
+)
+from decoybench.io import atomic_path, sha256_file, write_json
+from decoybench.models.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_sidecar,
+    sidecar_path,
+    weights_path,
+)
+
+__all__ = ["FORMAT", "REQUIRED_METADATA", "TARGET_PREFIX", "load_augmented", "save_augmented"]
+
+FORMAT = "safetensors-luring-component"
+TARGET_PREFIX = "target."
+REQUIRED_METADATA: tuple[str, ...] = (
+    "approach",
+    "target_weights_sha256",
+    "target_name",
+    "recipe",
+    "seed",
+    "data_sha256",
+)
+_SIDECAR_KEYS: tuple[str, ...] = (
+    *REQUIRED_METADATA,
+    "component",
+    "in_channels",
+    "image_size",
+    "dropout",
+    "weights_sha256",
+    "format",
+)
+
+
+def _component_name(component: LuringComponent) -> str:
+    for name, cls in LURING_COMPONENTS.items():
+        if type(component) is cls:
+            return name
+    raise ValueError(f"{type(component).__name__} is not one of the luring components")
+
+
+def save_augmented(
+    path: str | Path, augmented: AugmentedModel, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """Write P's weights (and, for "stack", the trained copy of M) and the sidecar atomically.
+
+    `metadata` must hold approach, target_weights_sha256, target_name, recipe, seed and
+    data_sha256 (ValueError otherwise); component, in_channels, image_size and dropout are
+    taken from P, weights_sha256 and format are added. Returns the sidecar dict. If the
+    sidecar cannot be written, the new weights file is removed again.
+    """
+    missing = [key for key in REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise ValueError(f"luring metadata is missing required key(s): {', '.join(missing)}")
+    approach = metadata["approach"]
+    if approach not in APPROACHES:
+        raise ValueError(f"approach {approach!r} is not one of {', '.join(APPROACHES)}")
+    component = augmented.component
+    if not isinstance(component, LuringComponent):
+        raise ValueError("augmented.component is not a luring component P")
+    if approach != "stack" and not augmented.freeze_target:
+        raise ValueError(f"{approach!r} keeps M frozen, but this model's target is trainable")
+    described = {
+        "component": _component_name(component),
+        "in_channels": component.in_channels,
+        "image_size": component.image_size,
+        "dropout": component.dropout,
+    }
+    for key, value in described.items():
+        if key in metadata and metadata[key] != value:
+            raise ValueError(f"metadata {key}={metadata[key]!r} but the component has {value!r}")
+
+    tensors = {
+        name: tensor.detach().to("cpu").contiguous()
+        for name, tensor in component.state_dict().items()
+    }
+    if approach == "stack":
+        for name, tensor in augmented.target.state_dict().items():
+            tensors[TARGET_PREFIX + name] = tensor.detach().to("cpu").contiguous()
+    weights = weights_path(path)
+    with atomic_path(weights) as temporary:
+        save_file(tensors, str(temporary))
+    sidecar = {
+        **metadata,
+        **described,
+        "weights_sha256": sha256_file(weights),
+        "format": FORMAT,
+    }
+    try:
+        write_json(sidecar_path(weights), sidecar)
+    except BaseException:
+        weights.unlink(missing_ok=True)
+        raise
+    return sidecar
+
+
+def _verified_sidecar(path: str | Path, expected: dict[str, Any] | None) -> dict[str, Any]:
+    """The sidecar, once the weights' SHA-256 and the `expected` values are checked."""
+    weights = weights_path(path)
+    sidecar = read_sidecar(path)
+    if not weights.exists():
+        raise CheckpointError(f"{weights}: luring weights do not exist; build the defense first")
+    missing = [key for key in _SIDECAR_KEYS if key not in sidecar]
+    if missing:
+        raise CheckpointError(
+            f"{sidecar_path(path)}: not a luring sidecar, lacks key(s) {', '.join(missing)}; "
+            "delete it and re-run"
+        )
+    found = sha256_file(weights)
+    if found != sidecar["weights_sha256"]:
+        raise CheckpointError(
+            f"{weights}: SHA-256 mismatch (expected {sidecar['weights_sha256']}, found {found}): "
+            "the file is corrupted or was replaced; delete it and re-run"
+        )
+    for key, value in (expected or {}).items():
+        if sidecar.get(key, object()) != value:
+            raise CheckpointError(
+                f"{weights}: {key} mismatch (expected {value!r}, checkpoint has "
+                f"{sidecar.get(key, '<absent>')!r}): it was built for something else; "
+                "delete it and re-run"
+            )
+    return sidecar
+
+
+def load_augmented(
+    path: str | Path,
+    target_path: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    expected: dict[str, Any] | None = None,
+) -> tuple[AugmentedModel, dict[str, Any]]:
+    """Verify and load P; return (T = M∘P in eval mode on `device`, M frozen; P's sidecar).
+
+    M is the checkpoint at `target_path` (itself verified by `load_checkpoint`), which must be
+    the one P was trained for (same weights_sha256); for "stack", M's architecture comes from
+    it and its weights are the stored trained copy. Raises CheckpointError when a file is
+    missing, a hash or an `expected` value differs, or the weights do not fit exactly.
+    """
+    weights = weights_path(path)
+    sidecar = _verified_sidecar(path, expected)
+    target, target_sidecar = load_checkpoint(target_path, device=device)
+    if target_sidecar["weights_sha256"] != sidecar["target_weights_sha256"]:
+        raise CheckpointError(
+            f"{weights} was trained in front of the target with weights_sha256 "
+            f"{sidecar['target_weights_sha256']} ({sidecar['target_name']!r}), but "
+            f"{weights_path(target_path)} has {target_sidecar['weights_sha256']} "
+            f"({target_sidecar.get('name')!r}): pass the target it was built for, or rebuild it"
+        )
+    for key in ("in_channels", "image_size"):
+        if target_sidecar[key] != sidecar[key]:
+            raise CheckpointError(
+                f"{weights}: {key} {sidecar[key]!r} differs from the target's "
+                f"{target_sidecar[key]!r} ({weights_path(target_path)})"
+            )
+    try:
+        component = build_component(
+            sidecar["component"],
+            sidecar["in_channels"],
+            sidecar["image_size"],
+            dropout=sidecar["dropout"],
+        )
+    except ValueError as error:
+        raise CheckpointError(f"{weights}: cannot rebuild the component ({error})") from error
+    try:
+        state = load_file(str(weights), device="cpu")
+    except Exception as error:  # safetensors raises its own error types on bad headers
+        raise CheckpointError(f"{weights}: unreadable safetensors file ({error})") from error
+    own = {key: value for key, value in state.items() if not key.startswith(TARGET_PREFIX)}
+    copy = {
+        key[len(TARGET_PREFIX) :]: value
+        for key, value in state.items()
+        if key.startswith(TARGET_PREFIX)
+    }
+    stack = sidecar["approach"] == "stack"
+    if stack != bool(copy):
+        raise CheckpointError(
+            f"{weights}: approach {sidecar['approach']!r} but the file "
+            f"{'lacks' if stack else 'holds'} {TARGET_PREFIX}* weights; delete it and re-run"
+        )
+    try:
+        component.load_state_dict(own, strict=True)
+        if stack:
+            target.load_state_dict(copy, strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{weights}: weights do not fit component {sidecar['component']!r} "
+            f"(target {weights_path(target_path)}): {error}"
+        ) from error
+    model = AugmentedModel(component.to(device), target.to(device), freeze_target=True)
+    return model.eval(), sidecar
