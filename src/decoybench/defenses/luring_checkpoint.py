@@ -28,8 +28,8 @@ from decoybench.io import atomic_path, sha256_file, write_json
 from decoybench.models.checkpoint import (
     CheckpointError,
     load_checkpoint,
-    read_sidecar,
     sidecar_path,
+    verified_sidecar,
     weights_path,
 )
 
@@ -118,34 +118,6 @@ def save_augmented(
     return sidecar
 
 
-def _verified_sidecar(path: str | Path, expected: dict[str, Any] | None) -> dict[str, Any]:
-    """The sidecar, once the weights' SHA-256 and the `expected` values are checked."""
-    weights = weights_path(path)
-    sidecar = read_sidecar(path)
-    if not weights.exists():
-        raise CheckpointError(f"{weights}: luring weights do not exist; build the defense first")
-    missing = [key for key in _SIDECAR_KEYS if key not in sidecar]
-    if missing:
-        raise CheckpointError(
-            f"{sidecar_path(path)}: not a luring sidecar, lacks key(s) {', '.join(missing)}; "
-            "delete it and re-run"
-        )
-    found = sha256_file(weights)
-    if found != sidecar["weights_sha256"]:
-        raise CheckpointError(
-            f"{weights}: SHA-256 mismatch (expected {sidecar['weights_sha256']}, found {found}): "
-            "the file is corrupted or was replaced; delete it and re-run"
-        )
-    for key, value in (expected or {}).items():
-        if sidecar.get(key, object()) != value:
-            raise CheckpointError(
-                f"{weights}: {key} mismatch (expected {value!r}, checkpoint has "
-                f"{sidecar.get(key, '<absent>')!r}): it was built for something else; "
-                "delete it and re-run"
-            )
-    return sidecar
-
-
 def load_augmented(
     path: str | Path,
     target_path: str | Path,
@@ -161,7 +133,9 @@ def load_augmented(
     missing, a hash or an `expected` value differs, or the weights do not fit exactly.
     """
     weights = weights_path(path)
-    sidecar = _verified_sidecar(path, expected)
+    sidecar = verified_sidecar(
+        path, _SIDECAR_KEYS, expected, missing_hint="build the defense first"
+    )
     target, target_sidecar = load_checkpoint(target_path, device=device)
     if target_sidecar["weights_sha256"] != sidecar["target_weights_sha256"]:
         raise CheckpointError(

@@ -37,6 +37,7 @@ from decoybench.defenses.attractor import (
     QIMDecoder,
     nearest_attractor,
 )
+from decoybench.evaluation.gradient_split import l1_per_sample, split_gradient
 from decoybench.io import read_json, write_npz
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.runtime import to_float
@@ -60,39 +61,27 @@ ATTRACTED = 0.8  # Sec. VI-C2: "cosine similarity is more than 0.8" (ε < 0.2)
 DENSITIES = ("hard", "soft")  # local density: the paper's H_δ, or its soft-label average
 
 
-def _negative_log(probabilities: Tensor) -> Tensor:
-    """−log p, clamped like `AttractorModel.forward` (log of the smallest positive float)."""
-    return -torch.log(probabilities.clamp_min(torch.finfo(probabilities.dtype).tiny))
-
-
 def gradient_parts(model: AttractorModel, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """Chain-rule split of ∇ₓ J, J = −log M_y(x) (Eq. 2), shaped like x: (through C, through W).
 
     The part through C differentiates J with W(x) held constant, the part through W with
-    softmax C(x) held constant; J depends on x only through these two, so the parts sum to
-    the full gradient (per sample: rows of x are independent in eval mode).
+    softmax C(x) held constant; they sum to the full gradient (`split_gradient`).
     """
-    inputs = x.detach().clone().requires_grad_(True)
-    soft_labels, correlations = model.components(inputs)
-    rows = torch.arange(len(inputs), device=inputs.device)
-    through_victim = model.combine(soft_labels, correlations.detach())[rows, y]
-    through_decoder = model.combine(soft_labels.detach(), correlations)[rows, y]
-    (victim,) = torch.autograd.grad(_negative_log(through_victim).sum(), inputs, retain_graph=True)
-    (decoder,) = torch.autograd.grad(_negative_log(through_decoder).sum(), inputs)
+    _, _, victim, decoder = split_gradient(model.components, model.combine, x, y)
     return victim, decoder
 
 
 def component_magnitudes(model: AttractorModel, x: Tensor, y: Tensor) -> dict[str, np.ndarray]:
     """Fig. 5 per input: ‖softmax C(x)‖₁ (H2; exactly 1 for a softmax, up to rounding),
     ‖W(x)‖₁ (H1), and the 1-norms of the parts of ∇ₓ(−log M_y(x)) through C (T2) and W (T1)."""
-    with torch.no_grad():
-        soft_labels, correlations = model.components(x)
-    victim, decoder = gradient_parts(model, x, y)
+    soft_labels, correlations, victim, decoder = split_gradient(
+        model.components, model.combine, x, y
+    )
     return {
-        "victim_output_l1": _numpy(soft_labels.abs().sum(dim=1)),
-        "decoder_output_l1": _numpy(correlations.abs().sum(dim=1)),
-        "victim_gradient_l1": _numpy(victim.flatten(start_dim=1).abs().sum(dim=1)),
-        "decoder_gradient_l1": _numpy(decoder.flatten(start_dim=1).abs().sum(dim=1)),
+        "victim_output_l1": l1_per_sample(soft_labels),
+        "decoder_output_l1": l1_per_sample(correlations),
+        "victim_gradient_l1": l1_per_sample(victim),
+        "decoder_gradient_l1": l1_per_sample(decoder),
     }
 
 

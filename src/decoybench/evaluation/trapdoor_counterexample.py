@@ -22,6 +22,7 @@ from torch import Tensor
 
 from decoybench.data import load_split, read_manifest
 from decoybench.defenses.trapdoor_counterexample import TrapdoorConfig, WeightedSumTrapdoorModel
+from decoybench.evaluation.gradient_split import l1_per_sample, split_gradient
 from decoybench.io import write_npz
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.runtime import to_float
@@ -39,9 +40,8 @@ _FIXED = ("num_classes", "input_shape", "seed")  # from the victim, the data and
 MODEL_SETTINGS = tuple(f.name for f in fields(TrapdoorConfig) if f.name not in _FIXED)
 
 
-def _negative_log(probabilities: Tensor) -> Tensor:
-    """−log p, clamped like the model's forward (log of the smallest positive float)."""
-    return -torch.log(probabilities.clamp_min(torch.finfo(probabilities.dtype).tiny))
+def _summed(first: Tensor, second: Tensor) -> Tensor:
+    return first + second
 
 
 def gradient_parts(model: WeightedSumTrapdoorModel, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -49,17 +49,11 @@ def gradient_parts(model: WeightedSumTrapdoorModel, x: Tensor, y: Tensor) -> tup
     through N2 = M2).
 
     The part through N1 differentiates J with N2(x) held constant, the part through N2 with
-    N1(x) held constant; M = N1 + N2, so the parts sum to the full gradient (per sample: rows
-    are independent in eval mode). D enters both parts (N1 = D·W, N2 = (1 − D)·C), as the
-    parameters (ω, κ) and (π, κ) of the paper's two networks.
+    N1(x) held constant; M = N1 + N2, so the parts sum to the full gradient
+    (`split_gradient`). D enters both parts (N1 = D·W, N2 = (1 − D)·C), as the parameters
+    (ω, κ) and (π, κ) of the paper's two networks.
     """
-    inputs = x.detach().clone().requires_grad_(True)
-    trapdoor, victim = model.components(inputs)
-    rows = torch.arange(len(inputs), device=inputs.device)
-    through_trapdoor = (trapdoor + victim.detach())[rows, y]
-    through_victim = (trapdoor.detach() + victim)[rows, y]
-    (first,) = torch.autograd.grad(_negative_log(through_trapdoor).sum(), inputs, retain_graph=True)
-    (second,) = torch.autograd.grad(_negative_log(through_victim).sum(), inputs)
+    _, _, first, second = split_gradient(model.components, _summed, x, y)
     return first, second
 
 
@@ -67,14 +61,12 @@ def trapdoor_magnitudes(
     model: WeightedSumTrapdoorModel, x: Tensor, y: Tensor
 ) -> dict[str, np.ndarray]:
     """Fig. 6 per input: ‖N1‖₁ (= D, as ‖W‖₁ = 1), ‖N2‖₁ (= 1 − D), ‖M1‖₁ and ‖M2‖₁."""
-    with torch.no_grad():
-        trapdoor, victim = model.components(x)
-    first, second = gradient_parts(model, x, y)
+    trapdoor, victim, first, second = split_gradient(model.components, _summed, x, y)
     return {
-        "N1_l1": _numpy(trapdoor.abs().sum(dim=1)),
-        "N2_l1": _numpy(victim.abs().sum(dim=1)),
-        "M1_l1": _numpy(first.flatten(start_dim=1).abs().sum(dim=1)),
-        "M2_l1": _numpy(second.flatten(start_dim=1).abs().sum(dim=1)),
+        "N1_l1": l1_per_sample(trapdoor),
+        "N2_l1": l1_per_sample(victim),
+        "M1_l1": l1_per_sample(first),
+        "M2_l1": l1_per_sample(second),
     }
 
 

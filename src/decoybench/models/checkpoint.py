@@ -24,6 +24,7 @@ __all__ = [
     "read_sidecar",
     "save_checkpoint",
     "sidecar_path",
+    "verified_sidecar",
     "weights_path",
 ]
 
@@ -92,24 +93,21 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     return value
 
 
-def load_checkpoint(
+def verified_sidecar(
     path: str | Path,
-    *,
-    device: str | torch.device = "cpu",
+    required: tuple[str, ...],
     expected: dict[str, Any] | None = None,
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Verify and load a checkpoint; return (model in eval mode on `device`, sidecar).
-
-    Raises CheckpointError when a file is missing, the weights' SHA-256 differs from the
-    sidecar's, a key of `expected` differs from the sidecar's value, or the weights do not
-    match the architecture exactly.
-    """
+    *,
+    missing_hint: str = "train the model first",
+) -> dict[str, Any]:
+    """The sidecar of the checkpoint at `path`, once its weights exist, it holds `required`
+    and `weights_sha256`, the weights' SHA-256 matches, and each `expected` key equals the
+    sidecar's value; CheckpointError naming the file otherwise."""
     weights = weights_path(path)
     sidecar = read_sidecar(path)
     if not weights.exists():
-        raise CheckpointError(f"{weights}: checkpoint weights do not exist; train the model first")
-
-    missing = [key for key in (*REQUIRED_METADATA, "weights_sha256") if key not in sidecar]
+        raise CheckpointError(f"{weights}: checkpoint weights do not exist; {missing_hint}")
+    missing = [key for key in (*required, "weights_sha256") if key not in sidecar]
     if missing:
         raise CheckpointError(
             f"{sidecar_path(path)}: sidecar lacks key(s) {', '.join(missing)}; delete the "
@@ -131,6 +129,23 @@ def load_checkpoint(
                 f"{weights}: {key} mismatch (expected {value!r}, checkpoint has "
                 f"{sidecar[key]!r}): it was trained for something else; delete it and re-run"
             )
+    return sidecar
+
+
+def load_checkpoint(
+    path: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    expected: dict[str, Any] | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Verify and load a checkpoint; return (model in eval mode on `device`, sidecar).
+
+    Raises CheckpointError when a file is missing, the weights' SHA-256 differs from the
+    sidecar's, a key of `expected` differs from the sidecar's value, or the weights do not
+    match the architecture exactly.
+    """
+    weights = weights_path(path)
+    sidecar = verified_sidecar(path, REQUIRED_METADATA, expected)
 
     try:
         model = build_model(
