@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 TINY_SETTINGS = {"split": {"train": 0.8, "val": 0.1, "test": 0.1}, "max_images": 300}
+
+
+@pytest.fixture(scope="module")
+def single_thread() -> Iterator[None]:
+    """One torch thread for a module (tiny ops thrash with two on a busy 2-core box), then
+    the previous count again. Use with `pytestmark = pytest.mark.usefixtures("single_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

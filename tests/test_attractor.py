@@ -23,10 +23,7 @@ from decoybench.defenses import (
 )
 from decoybench.models import build_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

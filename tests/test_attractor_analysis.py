@@ -35,9 +35,7 @@ SHAPE = (1, 4, 4)
 DIMS = 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def linear_victim(classes: int = 3, seed: int = 0) -> nn.Sequential:

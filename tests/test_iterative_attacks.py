@@ -9,7 +9,7 @@ seeds; each comparison prints both numbers (`pytest -s`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -59,13 +59,7 @@ class _Gray3(nn.Module):
         return self.model(x.mean(dim=1, keepdim=True))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread() -> Iterator[None]:
-    """Tiny per-image ops (UAP's DeepFool) thrash with two threads on a busy 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
