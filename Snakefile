@@ -31,3 +31,9 @@ rule attractor:
     """The attractors paper on every target: Tables I-VI and Figures 5 and 7."""
     input:
         attractor_outputs(),
+
+
+rule luring:
+    """The luring paper on every target: Tables 8, 1/14, 9, 10 and Figures 2 and 3."""
+    input:
+        luring_outputs(),

@@ -1,17 +1,23 @@
-"""Adversarial-set generation."""
+"""Attack cells: craft one adversarial set and evaluate it on its target, in one job.
+
+One job per cell, not two: each job pays ~5 s of Python start-up (torch, mlflow) against
+about a second of evaluation, so crafting and scoring share the process. Both artifacts
+stay separate files (adv/ and eval/), each written atomically.
+"""
 
 
-rule generate_adversarial_set:
-    """Craft one adversarial set: `attack` against `defense` in `setting`."""
+rule attack_cell:
+    """Craft `attack` on the setting's crafting system, then score the set on the target."""
     input:
         unpack(dataset_files),
-        unpack(crafting_inputs),
+        unpack(cell_inputs),
     output:
         adversarial_set="results/{dataset}/adv/{setting}/{defense}/{attack}.npz",
+        metrics="results/{dataset}/eval/{setting}/{defense}/{attack}.json",
     log:
-        "logs/generate_adversarial_set/{dataset}/{setting}/{defense}/{attack}.log",
+        "logs/attack_cell/{dataset}/{setting}/{defense}/{attack}.log",
     benchmark:
-        "benchmarks/generate_adversarial_set/{dataset}/{setting}/{defense}/{attack}.tsv"
+        "benchmarks/attack_cell/{dataset}/{setting}/{defense}/{attack}.tsv"
     params:
         attack=lambda wildcards: config["attacks"][wildcards.attack],
         setting=lambda wildcards: config["settings"][wildcards.setting],
@@ -25,4 +31,4 @@ rule generate_adversarial_set:
     conda:
         "../envs/decoybench.yaml"
     script:
-        "../workflow_scripts/generate_adversarial_set.py"
+        "../workflow_scripts/attack_cell.py"

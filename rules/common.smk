@@ -12,11 +12,19 @@ from decoybench.environment import export_for_jobs
 
 export_for_jobs(_SOURCE)
 
-from decoybench.config import ConfigError, expand_presets, validate_config
+from decoybench.config import (
+    ConfigError,
+    defense_type,
+    drop_disabled_defenses,
+    expand_presets,
+    validate_config,
+)
 
 
 try:
-    config.update(expand_presets(config, Path(workflow.basedir) / "config" / "attacks"))
+    enabled = drop_disabled_defenses(config)
+    config.clear()
+    config.update(expand_presets(enabled, Path(workflow.basedir) / "config" / "attacks"))
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
 except ConfigError as error:
     sys.exit(f"decoybench: {error}")
@@ -30,7 +38,7 @@ wildcard_constraints:
     dataset=_alternatives(config["datasets"]),
     model=_alternatives(config["models"]),
     setting=_alternatives(config["settings"]),
-    defense="undefended|attractor",
+    defense=_alternatives(["undefended", *(config.get("defenses") or {})]),
     attack=_alternatives(config["attacks"]),
     split="train|val|test",
 
@@ -68,14 +76,22 @@ def target_inputs(wildcards):
     return inputs
 
 
-def crafting_inputs(wildcards):
-    """Checkpoint (and defense file) of the system an attack is crafted on: the setting's
-    source model in transfer settings, else the evaluated system itself."""
+def cell_inputs(wildcards):
+    """What one attack cell reads: the target system (`target_inputs`) and, in a transfer
+    setting with a `source`, the source checkpoint the set is crafted on (source_model,
+    source_sidecar). Without a source, the set is crafted on the system itself, or, for a
+    transfer setting, on the model the defense publishes (luring: T = M∘P)."""
+    inputs = target_inputs(wildcards)
     setting = config["settings"][wildcards.setting]
-    if setting["kind"] == "transfer":
+    if setting["kind"] == "transfer" and "source" in setting:
         files = model_files(wildcards.dataset, setting["source"])
-        return {"model": files["weights"], "sidecar": files["sidecar"]}
-    return target_inputs(wildcards)
+        inputs.update(source_model=files["weights"], source_sidecar=files["sidecar"])
+    return inputs
+
+
+def defenses_of_type(kind):
+    """Names in config `defenses` of one defense type (decoybench.config.defense_type)."""
+    return [name for name in config.get("defenses") or {} if defense_type(name) == kind]
 
 
 def setting_kind(wildcards):
@@ -136,6 +152,50 @@ def attractor_outputs():
     ]
 
 
+LURING_TABLES = (
+    "luring_agreement",
+    "luring_characterization",
+    "luring_defense",
+    "luring_distortion",
+    "luring_logits",
+    "luring_claims",
+)
+LURING_FIGURES = ("luring_rates", "luring_distortion", "luring_saliency")
+
+
+def luring_defenses():
+    """The configured luring defenses (one per approach compared), in config order."""
+    return defenses_of_type("luring")
+
+
+def luring_paper_dataset():
+    """The paper data set whose numbers the luring tables print beside ours: the first
+    luring defense's `paper_dataset`, else its component's."""
+    first = config["defenses"][luring_defenses()[0]]
+    return first.get("paper_dataset") or first["component"]
+
+
+def luring_defense_files(wildcards):
+    return [defense_file(wildcards.dataset, name) for name in luring_defenses()]
+
+
+def luring_outputs():
+    """Everything of the luring paper per target: Tables 8, 1/14, 9, 10, Figure 2's data,
+    the claim checks and Figures 2 and 3."""
+    if not luring_defenses():
+        return []
+    return [
+        f"results/{dataset}/{folder}/{name}.{extension}"
+        for dataset in config["targets"]
+        for folder, names, extensions in (
+            ("tables", LURING_TABLES, ("csv", "md")),
+            ("figures", LURING_FIGURES, ("png", "pdf")),
+        )
+        for name in names
+        for extension in extensions
+    ]
+
+
 def all_outputs():
     outputs = []
     for dataset in config["targets"]:
@@ -145,7 +205,7 @@ def all_outputs():
             f"results/{dataset}/figures/attack_success.png",
             f"results/{dataset}/figures/attack_success.pdf",
         ]
-    return outputs + attractor_outputs()
+    return outputs + attractor_outputs() + luring_outputs()
 
 
 def prepare_tracking():

@@ -3,6 +3,8 @@
 
 rule build_defense:
     """Build a defense around the victim; calibrate its detector on the validation split."""
+    wildcard_constraints:
+        defense="attractor",
     input:
         unpack(dataset_files),
         victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
@@ -20,6 +22,33 @@ rule build_defense:
         "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/build_defense.py"
+
+
+rule build_luring_defense:
+    """Luring: train the component P in front of the frozen victim M (Algorithm 1, or a
+    comparison approach) on M's predictions; measure Table 8 on the test split."""
+    wildcard_constraints:
+        defense="luring([_-][A-Za-z0-9_-]+)?",
+    input:
+        unpack(dataset_files),
+        victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
+        sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
+    output:
+        defense="results/{dataset}/defenses/{defense}/defense.json",
+        component="results/{dataset}/defenses/{defense}/defense.safetensors",
+    log:
+        "logs/build_luring_defense/{dataset}/{defense}.log",
+    benchmark:
+        "benchmarks/build_luring_defense/{dataset}/{defense}.tsv"
+    params:
+        settings=lambda wildcards: config["defenses"][wildcards.defense],
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/build_luring_defense.py"
 
 
 rule make_clean_accuracy_table:
@@ -90,3 +119,32 @@ rule analyze_trapdoor_counterexample:
         "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/analyze_trapdoor_counterexample.py"
+
+
+rule analyze_luring:
+    """Luring Appendix D.3 and Fig. 3 (right): Ω_c of Eq. 5 between M and each M∘P on test
+    images every model classifies right, and saliency maps of M and of each P."""
+    input:
+        unpack(dataset_files),
+        victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
+        sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
+        defenses=luring_defense_files,
+        components=lambda wildcards: [
+            path.replace(".json", ".safetensors") for path in luring_defense_files(wildcards)
+        ],
+    output:
+        measurements="results/{dataset}/defenses/luring/analysis.npz",
+    log:
+        "logs/analyze_luring/{dataset}.log",
+    benchmark:
+        "benchmarks/analyze_luring/{dataset}.tsv"
+    params:
+        defenses=luring_defenses(),
+        analysis=config["evaluation"].get("luring_analysis", {}),
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/analyze_luring.py"

@@ -1,26 +1,4 @@
-"""Evaluation of adversarial sets on their targets, and the tables built from the cells."""
-
-
-rule evaluate_attack:
-    """Metrics of one cell: the adversarial set evaluated on the defended model."""
-    input:
-        unpack(dataset_files),
-        unpack(target_inputs),
-        adversarial_set="results/{dataset}/adv/{setting}/{defense}/{attack}.npz",
-    output:
-        metrics="results/{dataset}/eval/{setting}/{defense}/{attack}.json",
-    log:
-        "logs/evaluate_attack/{dataset}/{setting}/{defense}/{attack}.log",
-    benchmark:
-        "benchmarks/evaluate_attack/{dataset}/{setting}/{defense}/{attack}.tsv"
-    params:
-        attack=lambda wildcards: config["attacks"][wildcards.attack],
-        setting=lambda wildcards: config["settings"][wildcards.setting],
-    threads: 1
-    conda:
-        "../envs/decoybench.yaml"
-    script:
-        "../workflow_scripts/evaluate_attack.py"
+"""Tables built from the cells' metrics (rules/attacks.smk crafts and scores each cell)."""
 
 
 rule make_attack_table:
@@ -73,3 +51,38 @@ rule make_attractor_tables:
         "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/make_attractor_tables.py"
+
+
+rule make_luring_tables:
+    """Luring paper Tables 8, 1/14 (AC_MoP, AC_M, DAC; MIM-W the worst case), 9 and 10, the
+    data of Figure 2 (DR, IAR over the examples that fool all four M∘P) and the claim
+    checks, each beside the paper's numbers."""
+    input:
+        cells=cell_metrics,
+        defenses=luring_defense_files,
+        analysis="results/{dataset}/defenses/luring/analysis.npz",
+    output:
+        **{
+            f"{name}_{extension}": (
+                report(
+                    f"results/{{dataset}}/tables/{name}.csv",
+                    category="Luring",
+                    caption=f"../report/{name}.rst",
+                )
+                if extension == "csv"
+                else f"results/{{dataset}}/tables/{name}.md"
+            )
+            for name in LURING_TABLES
+            for extension in ("csv", "md")
+        },
+    log:
+        "logs/make_luring_tables/{dataset}.log",
+    benchmark:
+        "benchmarks/make_luring_tables/{dataset}.tsv"
+    params:
+        defenses=luring_defenses(),
+        paper_dataset=luring_paper_dataset() if luring_defenses() else None,
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/make_luring_tables.py"

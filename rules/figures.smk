@@ -69,3 +69,38 @@ rule plot_trapdoor_counterexample:
         "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/plot_trapdoor_counterexample.py"
+
+
+rule plot_luring_figures:
+    """Luring paper Figure 2 (DR and IAR against ε) and Figure 3 (L0 distortion of the
+    attacks on each M∘P; saliency maps of M and of each P)."""
+    input:
+        characterization="results/{dataset}/tables/luring_characterization.csv",
+        distortion="results/{dataset}/tables/luring_distortion.csv",
+        measurements="results/{dataset}/defenses/luring/analysis.npz",
+    output:
+        **{
+            f"{key}_{extension}": (
+                report(
+                    f"results/{{dataset}}/figures/{name}.png",
+                    category="Luring",
+                    caption=f"../report/{caption}.rst",
+                )
+                if extension == "png"
+                else f"results/{{dataset}}/figures/{name}.pdf"
+            )
+            for key, name, caption in (
+                ("rates", "luring_rates", "luring_rates"),
+                ("distortion", "luring_distortion", "luring_distortion_figure"),
+                ("saliency", "luring_saliency", "luring_saliency"),
+            )
+            for extension in ("png", "pdf")
+        },
+    log:
+        "logs/plot_luring_figures/{dataset}.log",
+    benchmark:
+        "benchmarks/plot_luring_figures/{dataset}.tsv"
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/plot_luring_figures.py"

@@ -17,7 +17,9 @@ def default_config(repository_root) -> dict[str, Any]:
 
 
 # The default config's first cell on the attractor defense (forensic setting).
-FORENSIC_CELL = 7
+FORENSIC_CELL = 6
+# The default config's first cell on a luring defense.
+LURING_CELL = 14
 
 
 def test_default_config_is_valid(default_config: dict[str, Any]) -> None:
@@ -67,8 +69,30 @@ CASES: list[tuple[Callable[[dict], None], str]] = [
     ),
     (
         lambda c: c["evaluation"]["cells"][FORENSIC_CELL].update(defense="magnet"),
-        f"evaluation.cells.{FORENSIC_CELL}.defense = 'magnet' is not allowed; allowed values: "
-        "undefended, attractor",
+        f"evaluation.cells.{FORENSIC_CELL}.defense = 'magnet' is not configured in `defenses`; "
+        "configured: attractor, luring, luring_stack, luring_auto, luring_ce",
+    ),
+    (
+        lambda c: c["defenses"].update(magnet={"approach": "luring"}),
+        "unknown key 'magnet' in defenses; allowed keys: attractor",
+    ),
+    (
+        lambda c: c["defenses"]["luring"].update(approach="mimic"),
+        "defenses.luring.approach = 'mimic' is not allowed; allowed values: luring, stack, auto",
+    ),
+    (
+        lambda c: c["defenses"]["luring_ce"].update(lr=0.1),
+        "unknown key 'lr' in defenses.luring_ce; allowed keys: approach, batch_size, component",
+    ),
+    (
+        lambda c: c["evaluation"]["cells"][LURING_CELL].update(setting="whitebox"),
+        f"evaluation.cells.{LURING_CELL}: setting 'whitebox' is of kind 'whitebox', which defense "
+        "'luring' has no meaning in; allowed kinds: transfer",
+    ),
+    (
+        lambda c: c["evaluation"]["cells"][5].update(setting="transfer_public"),
+        "evaluation.cells.5: transfer setting 'transfer_public' has no `source` model, and "
+        "defense 'undefended' publishes no model to craft on; give settings.transfer_public.source",
     ),
     (
         lambda c: c["evaluation"]["cells"][0].update(defense="attractor"),

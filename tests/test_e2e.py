@@ -23,8 +23,11 @@ EXPECTED_JOBS = {
     "train_model": 2,
     "build_defense": 1,
     "make_clean_accuracy_table": 1,
-    "generate_adversarial_set": 7,
-    "evaluate_attack": 7,
+    "attack_cell": 9,
+    "build_luring_defense": 2,
+    "analyze_luring": 1,
+    "make_luring_tables": 1,
+    "plot_luring_figures": 1,
     "make_attack_table": 1,
     "plot_attack_success": 1,
     "make_attractor_tables": 1,
@@ -36,7 +39,8 @@ EXPECTED_JOBS = {
 
 
 def tiny_config(repository_root: Path) -> dict[str, Any]:
-    """The default config scaled down: 300 images, 1-2 epochs, 5 PGD steps, 20 samples."""
+    """The default config scaled down: 300 images, 1-6 epochs, 5 PGD steps, 20 samples; two of
+    the four luring approaches."""
     config = copy.deepcopy(load_yaml(repository_root / "config" / "config.yaml"))
     config["name"] = "tiny"
     config["datasets"]["mnist5k"]["max_images"] = 300
@@ -45,11 +49,17 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
         "s_mnist": {**config["models"]["s_mnist"], "epochs": 1},
     }
     config["attacks"]["pgd_linf_0.3"]["steps"] = 5
+    config["defenses"] = {
+        "attractor": config["defenses"]["attractor"],
+        "luring": {**config["defenses"]["luring"], "epochs": 6, "lr_milestones": []},
+        "luring_ce": {**config["defenses"]["luring_ce"], "epochs": 6, "lr_milestones": []},
+    }
     config["settings"] = {
         "whitebox": {"kind": "whitebox"},
         "transfer_s_mnist": {"kind": "transfer", "source": "s_mnist"},
         "forensic": {"kind": "forensic"},
         "integrated": {"kind": "integrated"},
+        "transfer_public": {"kind": "transfer"},
     }
     both = ["pgd_linf_0.3", "fgsm_0.1"]
     config["evaluation"] = {
@@ -60,7 +70,10 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
             {"setting": "transfer_s_mnist", "defense": "undefended", "attacks": both},
             {"setting": "forensic", "defense": "attractor", "attacks": both},
             {"setting": "integrated", "defense": "attractor", "attacks": ["fgsm_0.1"]},
+            {"setting": "transfer_public", "defense": "luring", "attacks": ["fgsm_0.3"]},
+            {"setting": "transfer_public", "defense": "luring_ce", "attacks": ["fgsm_0.3"]},
         ],
+        "luring_analysis": {"n_samples": 8, "saliency_samples": 2, "batch_size": 8},
         "attractor_analysis": {
             "n_samples": 8, "density_radius": 2.0, "density_samples": 4, "batch_size": 8,
         },
@@ -111,8 +124,10 @@ def two_runs(repository_root, tmp_path_factory) -> tuple[Path, Path]:
 def test_dag_writes_the_table_and_the_figure(two_runs) -> None:
     first, _ = two_runs
     table = pd.read_csv(first / "results/mnist5k/tables/attack_success.csv")
-    assert len(table) == 7
-    assert set(table["setting"]) == {"whitebox", "transfer_s_mnist", "forensic", "integrated"}
+    assert len(table) == 9
+    assert set(table["setting"]) == {
+        "whitebox", "transfer_s_mnist", "forensic", "integrated", "transfer_public",
+    }  # fmt: skip
     assert (table["n_attempted"] == 20).all()
     whitebox = table[table["setting"] == "whitebox"]
     assert (whitebox["source_asr"] == whitebox["target_asr"]).all()
@@ -156,6 +171,35 @@ def test_dag_writes_the_attractor_tables_and_figures(two_runs) -> None:
         assert (first / f"results/mnist5k/figures/{name}.pdf").read_bytes().startswith(b"%PDF")
 
 
+def test_dag_writes_the_luring_tables_and_figures(two_runs) -> None:
+    first, _ = two_runs
+    tables = first / "results/mnist5k/tables"
+    agreement = pd.read_csv(tables / "luring_agreement.csv")
+    assert list(agreement["defense"].fillna("target")) == ["target", "luring", "luring_ce"]
+    for defense in ("luring", "luring_ce"):
+        sidecar_file = first / f"results/mnist5k/defenses/{defense}/defense.json"
+        sidecar = json.loads(sidecar_file.read_text())
+        row = agreement[agreement["defense"] == defense].iloc[0]
+        assert row["test_accuracy_count"] == sidecar["table8"]["test_accuracy_augmented"]["count"]
+        cell = json.loads(
+            (first / f"results/mnist5k/eval/transfer_public/{defense}/fgsm_0.3.json").read_text()
+        )
+        assert cell["luring"]["approach"] == sidecar["approach"]
+        assert cell["source_model"].endswith(f"+{defense}[{sidecar['approach']}]")
+        assert cell["luring"]["rates"]["ac_m"]["total"] == cell["luring"]["n_selected"]
+    characterization = pd.read_csv(tables / "luring_characterization.csv")
+    assert set(characterization["defense"]) == {"luring", "luring_ce"}
+    assert characterization["n_common"].nunique() == 1
+    claims = pd.read_csv(tables / "luring_claims.csv")
+    assert claims["claim"].str.contains("agreement").any()
+    for name in ("luring_defense", "luring_distortion", "luring_logits"):
+        assert (tables / f"{name}.md").read_text().strip()
+    for name in ("luring_rates", "luring_distortion", "luring_saliency"):
+        png = (first / f"results/mnist5k/figures/{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000
+        assert (first / f"results/mnist5k/figures/{name}.pdf").read_bytes().startswith(b"%PDF")
+
+
 def test_every_job_logged_exactly_one_mlflow_run(two_runs) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -181,7 +225,10 @@ def test_every_job_logged_exactly_one_mlflow_run(two_runs) -> None:
 
 def test_same_config_and_seed_give_identical_numbers(two_runs) -> None:
     first, second = two_runs
-    for name in ("attack_success", "attractor_forensic", "attractor_integrated"):
+    for name in (
+        "attack_success", "attractor_forensic", "attractor_integrated", "luring_agreement",
+        "luring_characterization",
+    ):  # fmt: skip
         relative = f"results/mnist5k/tables/{name}.csv"
         assert (first / relative).read_text() == (second / relative).read_text()
     for model in ("victim", "s_mnist"):

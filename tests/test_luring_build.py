@@ -221,3 +221,23 @@ def test_cifar10_auto_needs_a_full_recipe(tiny_store, tiny_victim, tmp_path) -> 
     full = {key: value for key, value in SETTINGS.items() if key != "component"}
     recipe = luring_build.component_recipe({"component": "cifar10", **full}, "auto")
     assert (recipe.epochs, recipe.learning_rates) == (2, (1e-3, 5e-4))
+
+
+def test_stack_warm_start_fits_p_as_an_autoencoder_first(
+    tiny_store, tiny_victim, tmp_path, monkeypatch
+) -> None:
+    calls: list[tuple[str, int]] = []
+    real = luring_build.train_component
+
+    def recording(approach, component, target, images, *, recipe, **kwargs):
+        calls.append((approach, recipe.epochs))
+        return real(approach, component, target, images, recipe=recipe, **kwargs)
+
+    monkeypatch.setattr(luring_build, "train_component", recording)
+    out = tmp_path / "stack.safetensors"
+    _build(tiny_store, tiny_victim, out, "stack", {**SETTINGS, "warm_start_epochs": 1})
+    assert calls == [("auto", 1), ("stack", SETTINGS["epochs"])]
+    assert read_sidecar(out)["warm_start_epochs"] == 1
+    with pytest.raises(ValueError, match="stack approach only"):
+        _build(tiny_store, tiny_victim, tmp_path / "l.safetensors", "luring",
+               {**SETTINGS, "warm_start_epochs": 1})  # fmt: skip

@@ -30,7 +30,7 @@ def test_unknown_device_lists_the_allowed_ones() -> None:
 
 def test_derived_seeds_are_stable_distinct_and_in_range() -> None:
     assert derive_seed(0, "train", "victim") == derive_seed(0, "train", "victim")
-    seeds = {derive_seed(0, "train", name) for name in ("victim", "s_mnist", "luring_base")}
+    seeds = {derive_seed(0, "train", name) for name in ("victim", "s_mnist", "luring")}
     seeds.add(derive_seed(1, "train", "victim"))
     assert len(seeds) == 4
     assert all(0 <= seed < 2**63 for seed in seeds)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,28 @@ from referencing.jsonschema import DRAFT202012
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA_PATH = REPOSITORY_ROOT / "config" / "schema.yaml"
 PRESET_KEYS = ("description", "setting", "include", "attacks")
-# Setting kinds each defense can be evaluated in (decoybench.defenses.deployment).
+# Setting kinds each type of defense can be evaluated in (decoybench.defenses.deployment).
 DEFENSE_KINDS: dict[str, tuple[str, ...]] = {
     "undefended": ("whitebox", "transfer"),
     "attractor": ("forensic", "integrated", "transfer"),
+    "luring": ("transfer",),
 }
+# Defense types that publish a model of their own for transfer attackers to craft on (a
+# transfer setting without `source`): luring's T = M∘P.
+PUBLIC_MODEL_DEFENSES: tuple[str, ...] = ("luring",)
+
+
+def defense_type(name: str) -> str:
+    """The type of defense `name` names: `undefended`, `attractor`, or `luring` for `luring`
+    and every `luring_<x>` / `luring-<x>` (one entry per approach compared)."""
+    if name in ("undefended", "attractor"):
+        return name
+    if name == "luring" or name.startswith(("luring_", "luring-")):
+        return "luring"
+    raise ConfigError(
+        f"invalid config: unknown defense {name!r}; allowed: undefended, attractor, luring, "
+        "luring_<name>"
+    )
 
 
 class ConfigError(ValueError):
@@ -55,9 +73,15 @@ def _describe(error: jsonschema.ValidationError) -> str:
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
+        patterns = list(schema.get("patternProperties", {}))
+        unknown = sorted(
+            key
+            for key in set(error.instance) - set(allowed)
+            if not any(re.search(pattern, key) for pattern in patterns)
+        )
         names = ", ".join(map(repr, unknown))
-        return f"unknown key {names} in {where}; allowed keys: {', '.join(allowed)}"
+        keys = ", ".join([*allowed, *(f"names matching {pattern}" for pattern in patterns)])
+        return f"unknown key {names} in {where}; allowed keys: {keys}"
     if error.validator == "enum":
         allowed = ", ".join(map(str, error.validator_value))
         return f"{where} = {error.instance!r} is not allowed; allowed values: {allowed}"
@@ -147,11 +171,23 @@ def cross_check(config: dict[str, Any]) -> None:
                 f"invalid config: {where}.defense = {defense!r} is not configured in "
                 f"`defenses`; configured: {', '.join(config.get('defenses') or {}) or 'none'}"
             )
-        if kind not in DEFENSE_KINDS[defense]:
+        allowed = DEFENSE_KINDS[defense_type(defense)]
+        if kind not in allowed:
             raise ConfigError(
                 f"invalid config: {where}: setting {cell['setting']!r} is of kind {kind!r}, "
                 f"which defense {defense!r} has no meaning in; allowed kinds: "
-                f"{', '.join(DEFENSE_KINDS[defense])}"
+                f"{', '.join(allowed)}"
+            )
+        setting = config["settings"][cell["setting"]]
+        if (
+            kind == "transfer"
+            and "source" not in setting
+            and defense_type(defense) not in PUBLIC_MODEL_DEFENSES
+        ):
+            raise ConfigError(
+                f"invalid config: {where}: transfer setting {cell['setting']!r} has no `source` "
+                f"model, and defense {defense!r} publishes no model to craft on; give "
+                f"settings.{cell['setting']}.source (a key of `models`)"
             )
         for position, attack in enumerate(cell["attacks"]):
             _require_known("attack", attack, config["attacks"], f"{where}.attacks.{position}")
@@ -211,6 +247,17 @@ def expand_presets(config: dict[str, Any], presets_dir: str | Path) -> dict[str,
             {"setting": setting, "defense": "undefended", "attacks": list(attacks)}
         )
     return expanded
+
+
+def drop_disabled_defenses(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `config` without the defenses set to null: a config merged over the default
+    (`--configfile`, mappings merge key by key) switches a default defense off that way,
+    e.g. `defenses: {attractor: null}`."""
+    pruned = copy.deepcopy(config)
+    defenses = pruned.get("defenses")
+    if isinstance(defenses, dict):
+        pruned["defenses"] = {name: entry for name, entry in defenses.items() if entry is not None}
+    return pruned
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA_PATH) -> None:

@@ -57,7 +57,8 @@ def generate_adversarial_set(
     """Attack `model_path` on the first `n_samples` test images; write the set atomically.
 
     The attacked system is the checkpoint as `defense` deploys it in a `kind` setting
-    (decoybench.defenses.deployment); in a transfer setting it is the bare source model.
+    (decoybench.defenses.deployment); in a transfer setting it is the bare source model, or,
+    with `defense_path`, the defense's public model (luring: T = M∘P).
 
     The set stores x_adv (float32 in [0, 1]), the clean index and label, success on the
     crafting model, whether that model got the clean input right, L0/L2/L∞, queries and
@@ -65,7 +66,9 @@ def generate_adversarial_set(
     `sanity_samples` images (0 skips them). Returns a summary on the crafting model.
     """
     manifest = read_manifest(data_dir)
-    crafted_on_source = kind == "transfer"
+    # A transfer set is crafted on a bare source model, or, given the defense file, on the
+    # model that defense publishes (luring's T = M∘P).
+    crafted_on_source = kind == "transfer" and defense_path is None
     system = load_system(
         model_path=model_path,
         defense="undefended" if crafted_on_source else defense,
@@ -75,6 +78,10 @@ def generate_adversarial_set(
         defense_path=None if crafted_on_source else defense_path,
     )
     model, sidecar = system.model, system.sidecar
+    if kind == "transfer" and not crafted_on_source:
+        if system.public is None:
+            raise ValueError(f"defense {defense!r} publishes no model for a transfer attack")
+        model, sidecar = system.public, system.public_sidecar
     test = load_split(data_dir, "test")
     count = len(test) if n_samples is None else min(n_samples, len(test))
     images = to_float(test.images[:count])

@@ -10,6 +10,11 @@ differentiates and what the evaluation scores:
 | attractor    | forensic    | M_(ψ,φ), detector hidden (Sec. III-A)| F_d at each FPR, F_r |
 | attractor    | integrated  | M_(d,r) at the first FPR (Sec. III-B)| F_d at each FPR, F_r |
 | attractor    | transfer    | M_(ψ,φ) (Sec. VII-B)                 | F_d at each FPR, F_r |
+| luring*      | transfer    | M; T = M∘P is the public model       | M(x) ≠ M∘P(x)        |
+
+Luring (Bernhard et al., 2021, Sec. 4.1) publishes T = M∘P and keeps M hidden: a transfer
+setting without a `source` model crafts on T (`DeployedSystem.public`) and scores on M, with
+the detection scheme comparing the two outputs.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from decoybench.config import DEFENSE_KINDS
+from decoybench.config import DEFENSE_KINDS, ConfigError, defense_type
 from decoybench.defenses.attractor import AttractorDefense, ForensicDetector
+from decoybench.defenses.luring_checkpoint import load_augmented
 from decoybench.io import read_json
 from decoybench.models.checkpoint import load_checkpoint
 
@@ -34,12 +40,15 @@ __all__ = ["DEFENSE_KINDS", "DeployedSystem", "load_attractor_defense", "load_sy
 @dataclass
 class DeployedSystem:
     """What a cell needs: the model (logits convention), its checkpoint's sidecar, and, for a
-    defense with a forensic analyzer, its detectors by target FPR and its recovery."""
+    defense with a forensic analyzer, its detectors by target FPR and its recovery; for a
+    defense that publishes a model of its own (luring's T = M∘P), that model and its sidecar."""
 
     model: nn.Module
     sidecar: dict[str, Any]
     detectors: dict[float, ForensicDetector] = field(default_factory=dict)
     recover: Callable[[Tensor], Tensor] | None = None
+    public: nn.Module | None = None
+    public_sidecar: dict[str, Any] = field(default_factory=dict)
 
 
 def load_attractor_defense(
@@ -65,9 +74,11 @@ def load_system(
 ) -> DeployedSystem:
     """Load the checkpoint at `model_path` (verified against the dataset's fingerprint) and
     wrap it as `defense` deploys it in a setting of `kind` (module table)."""
-    allowed = DEFENSE_KINDS.get(defense)
-    if allowed is None:
-        raise ValueError(f"unknown defense {defense!r}; allowed: {', '.join(DEFENSE_KINDS)}")
+    try:
+        kind_of_defense = defense_type(defense)
+    except ConfigError as error:
+        raise ValueError(str(error)) from error
+    allowed = DEFENSE_KINDS[kind_of_defense]
     if kind not in allowed:
         raise ValueError(
             f"defense {defense!r} cannot be evaluated in a {kind!r} setting; "
@@ -80,6 +91,19 @@ def load_system(
         return DeployedSystem(model=model, sidecar=sidecar)
     if defense_path is None:
         raise ValueError(f"defense {defense!r} needs its defense file (defense_path)")
+    if kind_of_defense == "luring":
+        public, public_sidecar = load_augmented(
+            defense_path, model_path, device=device, expected={"data_sha256": data_sha256}
+        )
+        return DeployedSystem(
+            model=model.eval(),
+            sidecar=sidecar,
+            public=public,
+            public_sidecar={
+                **public_sidecar,
+                "name": f"{sidecar.get('name', 'victim')}+{defense}[{public_sidecar['approach']}]",
+            },
+        )
     attractor = load_attractor_defense(model, defense_path, device)
     deployed = (
         attractor.integrated() if kind == "integrated" else attractor.model_seen_by_attacker()

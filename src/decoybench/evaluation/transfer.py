@@ -18,6 +18,7 @@ from decoybench.attacks.registry import build_from_config
 from decoybench.data import load_split, read_manifest
 from decoybench.defenses.deployment import load_system
 from decoybench.evaluation.forensic import forensic_metrics
+from decoybench.evaluation.luring_cell import luring_cell_metrics
 from decoybench.evaluation.metrics import (
     accuracy,
     attack_success_rate,
@@ -120,5 +121,19 @@ def evaluate_adversarial_set(
             attempted=target_correct,
             batch_size=batch_size,
         )
+    if system.public is not None:
+        metrics["luring"] = {
+            "approach": system.public_sidecar.get("approach"),
+            **luring_cell_metrics(
+                public=system.public,
+                target=model,
+                x_adv=x_adv,
+                x_clean=to_float(test.images[index]),
+                labels=labels,
+                index=index,
+                distortions={name: arrays[name] for name in ("l0", "l2", "linf")},
+                batch_size=batch_size,
+            ),
+        }
     write_json(out, metrics)
     return metrics

@@ -28,11 +28,19 @@ def plot_attack_success(table: pd.DataFrame, png_path: str | Path, pdf_path: str
     import matplotlib.pyplot as plt
 
     attacks = sorted(table["attack"].unique())
-    settings = list(dict.fromkeys(table["setting"]))
+    # One bar series per (setting, defense): several defenses share a setting (luring's four
+    # approaches all sit in the transfer setting on their public model).
+    defenses = table["defense"] if "defense" in table else pd.Series("undefended", table.index)
+    series_labels = [
+        setting if defense == "undefended" else f"{setting} / {defense}"
+        for setting, defense in zip(table["setting"], defenses, strict=True)
+    ]
+    table = table.assign(series=series_labels)
+    settings = list(dict.fromkeys(series_labels))
     width = 0.8 / len(settings)
-    figure, axes = plt.subplots(figsize=(min(14.0, 3.0 + 0.9 * len(attacks)), 4.0))
+    figure, axes = plt.subplots(figsize=(min(16.0, 3.0 + 0.9 * len(attacks)), 4.5))
     for offset, setting in enumerate(settings):
-        rows = table[table["setting"] == setting].set_index("attack").reindex(attacks)
+        rows = table[table["series"] == setting].set_index("attack").reindex(attacks)
         positions = np.arange(len(attacks)) + (offset - (len(settings) - 1) / 2) * width
         values = rows["target_asr"].to_numpy(dtype=float)
         # Wilson bounds can sit a rounding error inside the value at 0% and 100%.
