@@ -15,16 +15,15 @@ export_for_jobs(_SOURCE)
 from decoybench.config import (
     ConfigError,
     defense_type,
-    drop_disabled_defenses,
-    expand_presets,
+    prepare_config,
     validate_config,
 )
 
 
 try:
-    enabled = drop_disabled_defenses(config)
+    prepared = prepare_config(config, Path(workflow.basedir) / "config" / "attacks")
     config.clear()
-    config.update(expand_presets(enabled, Path(workflow.basedir) / "config" / "attacks"))
+    config.update(prepared)
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
 except ConfigError as error:
     sys.exit(f"decoybench: {error}")

@@ -221,12 +221,13 @@ def test_paper_configs_cover_all_eighteen_attacks(repository_root, default_confi
     from snakemake.utils import update_config
 
     from decoybench.attacks.registry import build_from_config
-    from decoybench.config import expand_presets
+    from decoybench.config import prepare_config
     from decoybench.evaluation.paper_numbers import ATTRACTORS_TABLE_I, attractors_row
 
     config = copy.deepcopy(default_config)
     update_config(config, load_yaml(repository_root / "config" / "paper" / f"{name}.yaml"))
-    expanded = expand_presets(config, repository_root / "config" / "attacks")
+    expanded = prepare_config(config, repository_root / "config" / "attacks")
+    assert set(expanded["defenses"]) == {"attractor"}
     validate_config(expanded)
     for cell in expanded["evaluation"]["cells"]:
         rows = set()
@@ -235,3 +236,42 @@ def test_paper_configs_cover_all_eighteen_attacks(repository_root, default_confi
             rows.add(attractors_row(label, attack.name, attack.target_mode))
         assert set(ATTRACTORS_TABLE_I["mnist"]) <= rows, (cell["setting"], rows)
         assert {"PGD*", "CW2*", "EAD*"} <= rows
+
+
+def test_null_drops_a_merged_in_default_defense(default_config) -> None:
+    from decoybench.config import drop_disabled_defenses
+
+    merged = {**default_config, "defenses": {**default_config["defenses"], "luring_auto": None}}
+    pruned = drop_disabled_defenses(merged)
+    assert "luring_auto" not in pruned["defenses"] and "luring" in pruned["defenses"]
+    assert merged["defenses"]["luring_auto"] is None, "the input config is not modified"
+
+
+@pytest.mark.parametrize("name", ["luring-mnist", "luring-svhn", "luring-cifar10"])
+def test_luring_paper_configs_have_the_paper_schedules(repository_root, default_config, name):
+    """Merged over the default, each luring paper config validates, keeps only the luring
+    defenses (no Auto on CIFAR10) with Appendix B's epochs, and attacks each public model
+    with every attack of its preset, including the MIM-W family, SPSA and ECO."""
+    from snakemake.utils import update_config
+
+    from decoybench.config import prepare_config
+    from decoybench.defenses.luring_build import component_recipe
+
+    dataset = name.split("-")[1]
+    config = copy.deepcopy(default_config)
+    update_config(config, load_yaml(repository_root / "config" / "paper" / f"{name}.yaml"))
+    expanded = prepare_config(config, repository_root / "config" / "attacks")
+    validate_config(expanded)
+    expected = {"luring", "luring_stack", "luring_ce"} | (
+        {"luring_auto"} if dataset != "cifar10" else set()
+    )
+    assert set(expanded["defenses"]) == expected
+    paper_epochs = {"mnist": 64, "svhn": 210, "cifar10": 216}[dataset]
+    for defense in ("luring", "luring_ce"):
+        settings = {k: v for k, v in expanded["defenses"][defense].items() if k != "approach"}
+        recipe = component_recipe(settings, expanded["defenses"][defense]["approach"])
+        assert recipe.epochs == paper_epochs and len(recipe.lr_milestones) == 2
+    luring_cells = [c for c in expanded["evaluation"]["cells"] if c["defense"] in expected]
+    assert {c["defense"] for c in luring_cells} == expected
+    names = {expanded["attacks"][label]["attack"] for label in luring_cells[0]["attacks"]}
+    assert {"fgsm", "linf_pgd", "mim", "mim_l2", "dim", "mim_ti", "dim_ti", "spsa", "eco"} <= names

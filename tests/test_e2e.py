@@ -51,8 +51,18 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
     config["attacks"]["pgd_linf_0.3"]["steps"] = 5
     config["defenses"] = {
         "attractor": config["defenses"]["attractor"],
-        "luring": {**config["defenses"]["luring"], "epochs": 6, "lr_milestones": []},
-        "luring_ce": {**config["defenses"]["luring_ce"], "epochs": 6, "lr_milestones": []},
+        "luring": {
+            **config["defenses"]["luring"],
+            "epochs": 6,
+            "lr_milestones": [],
+            "learning_rates": [1e-3],
+        },
+        "luring_ce": {
+            **config["defenses"]["luring_ce"],
+            "epochs": 6,
+            "lr_milestones": [],
+            "learning_rates": [1e-3],
+        },
     }
     config["settings"] = {
         "whitebox": {"kind": "whitebox"},

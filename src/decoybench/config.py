@@ -260,6 +260,12 @@ def drop_disabled_defenses(config: dict[str, Any]) -> dict[str, Any]:
     return pruned
 
 
+def prepare_config(config: dict[str, Any], presets_dir: str | Path) -> dict[str, Any]:
+    """The config jobs see, before validation: defenses set to null dropped, then attack
+    presets expanded (what the Snakefile does to the merged config)."""
+    return expand_presets(drop_disabled_defenses(config), presets_dir)
+
+
 def validate_config(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA_PATH) -> None:
     """Schema validation, then cross-references. Raises ConfigError naming the bad key."""
     validate_schema(config, schema_path)
