@@ -19,7 +19,7 @@ from decoybench.evaluation.logits_analysis import logit_gradients, opposite_effe
 from decoybench.evaluation.luring_analysis import analyze_luring
 from decoybench.io import read_npz
 from decoybench.models.checkpoint import load_checkpoint
-from decoybench.models.training import predict, train_and_save
+from decoybench.models.training import predict
 from decoybench.runtime import to_float
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -33,31 +33,6 @@ SETTINGS = {
     "optimizer": "adam",
 }
 DEFENSES = {"luring_ce": "cross_entropy", "luring": "luring"}
-
-
-@pytest.fixture(scope="module")
-def tiny_victim(single_thread, tiny_store, tmp_path_factory) -> Path:
-    """The conftest's small CNN (same recipe), trained here with one torch thread: the
-    session fixture is built before `single_thread` applies, and two threads on a busy
-    two-core machine make it several times slower."""
-    path = tmp_path_factory.mktemp("victim") / "victim.safetensors"
-    train_and_save(
-        model_name="victim",
-        model_config={
-            "architecture": "multitask_substitute_mnist",
-            "epochs": 3,
-            "batch_size": 32,
-            "optimizer": "adam",
-            "learning_rate": 0.001,
-        },
-        dataset="mnist5k",
-        data_dir=tiny_store,
-        out=path,
-        seed=0,
-        device=torch.device("cpu"),
-        progress=io.StringIO(),
-    )
-    return path
 
 
 @pytest.fixture(scope="module")
