@@ -49,3 +49,5 @@ with job(snakemake, artifacts=("metrics",)) as run:
         run.log_metrics({f"forensic.fpr_{point['fpr_target']:g}": point})
     if "luring" in metrics:
         run.log_metrics({"luring": metrics["luring"]["rates"]})
+    if "multitask" in metrics:
+        run.log_metrics({"multitask": metrics["multitask"]["rates"]})

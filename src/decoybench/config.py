@@ -25,6 +25,7 @@ DEFENSE_KINDS: dict[str, tuple[str, ...]] = {
     "undefended": ("whitebox", "transfer"),
     "attractor": ("forensic", "integrated", "transfer"),
     "luring": ("transfer",),
+    "multitask": ("transfer", "greybox", "near_whitebox"),
 }
 # Defense types that publish a model of their own for transfer attackers to craft on (a
 # transfer setting without `source`): luring's T = M∘P.
@@ -32,15 +33,17 @@ PUBLIC_MODEL_DEFENSES: tuple[str, ...] = ("luring",)
 
 
 def defense_type(name: str) -> str:
-    """The type of defense `name` names: `undefended`, `attractor`, or `luring` for `luring`
-    and every `luring_<x>` / `luring-<x>` (one entry per approach compared)."""
+    """The type of defense `name` names: `undefended`, `attractor`, `luring` for `luring`
+    and every `luring_<x>` / `luring-<x>` (one entry per approach compared), `multitask` for
+    `multitask` and every `multitask_<x>` / `multitask-<x>` (variants, e.g. without lock)."""
     if name in ("undefended", "attractor"):
         return name
-    if name == "luring" or name.startswith(("luring_", "luring-")):
-        return "luring"
+    for kind in ("luring", "multitask"):
+        if name == kind or name.startswith((f"{kind}_", f"{kind}-")):
+            return kind
     raise ConfigError(
         f"invalid config: unknown defense {name!r}; allowed: undefended, attractor, luring, "
-        "luring_<name>"
+        "luring_<name>, multitask, multitask_<name>"
     )
 
 

@@ -77,7 +77,7 @@ def generate_adversarial_set(
         data_sha256=manifest["fingerprint"],
         defense_path=None if crafted_on_source else defense_path,
     )
-    model, sidecar = system.model, system.sidecar
+    model, sidecar = system.crafting_model, system.sidecar
     if kind == "transfer" and not crafted_on_source:
         if system.public is None:
             raise ValueError(f"defense {defense!r} publishes no model for a transfer attack")

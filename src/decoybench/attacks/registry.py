@@ -9,6 +9,7 @@ from decoybench.attacks import foolbox_attacks as fb
 from decoybench.attacks.base import Attack
 from decoybench.attacks.blb import BoxConstrainedLBFGS
 from decoybench.attacks.bpda import BPDA
+from decoybench.attacks.cw2_combined import CombinedLossCarliniWagnerL2
 from decoybench.attacks.eco import ECO
 from decoybench.attacks.iterative import DIM, DIMTI, MIMTI
 from decoybench.attacks.jsma import JSMA
@@ -32,6 +33,7 @@ ATTACK_CLASSES: tuple[type[Attack], ...] = (
     fb.DeepFool,
     fb.DeepFoolLinf,
     fb.CarliniWagnerL2,
+    CombinedLossCarliniWagnerL2,
     fb.EAD,
     RFGSM,
     RLLC,

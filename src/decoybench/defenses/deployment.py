@@ -11,10 +11,21 @@ differentiates and what the evaluation scores:
 | attractor    | integrated  | M_(d,r) at the first FPR (Sec. III-B)| F_d at each FPR, F_r |
 | attractor    | transfer    | M_(ψ,φ) (Sec. VII-B)                 | F_d at each FPR, F_r |
 | luring*      | transfer    | M; T = M∘P is the public model       | M(x) ≠ M∘P(x)        |
+| multitask*   | transfer    | the defended model, Z* (set crafted  | Classmap pair check  |
+|              |             | on a substitute)                     |                      |
+| multitask*   | greybox     | crafted on the defended network      | Classmap pair check  |
+|              |             | without Z′ (Z); scored on Z*         |                      |
+| multitask*   | near_whitebox | crafted and scored on the whole    | Classmap pair check  |
+|              |             | defended model (heads exposed)       |                      |
 
 Luring (Bernhard et al., 2021, Sec. 4.1) publishes T = M∘P and keeps M hidden: a transfer
 setting without a `source` model crafts on T (`DeployedSystem.public`) and scores on M, with
 the detection scheme comparing the two outputs.
+
+Multi-task (Wang et al., 2019) deploys the defended oracle; the bare oracle (the victim
+checkpoint) stays available as `original`, so every cell also scores the paper's "Original"
+rows on the same adversarial set. In a grey-box setting the attacker differentiates the
+defended network without its Z′ branch (`attacked`: its trunk and head Z, Sec. IV-D2).
 """
 
 from __future__ import annotations
@@ -31,6 +42,8 @@ from torch import Tensor, nn
 from decoybench.config import DEFENSE_KINDS, ConfigError, defense_type
 from decoybench.defenses.attractor import AttractorDefense, ForensicDetector
 from decoybench.defenses.luring_checkpoint import load_augmented
+from decoybench.defenses.multitask import MultitaskModel
+from decoybench.defenses.multitask_checkpoint import load_multitask
 from decoybench.io import read_json
 from decoybench.models.checkpoint import load_checkpoint
 
@@ -41,7 +54,9 @@ __all__ = ["DEFENSE_KINDS", "DeployedSystem", "load_attractor_defense", "load_sy
 class DeployedSystem:
     """What a cell needs: the model (logits convention), its checkpoint's sidecar, and, for a
     defense with a forensic analyzer, its detectors by target FPR and its recovery; for a
-    defense that publishes a model of its own (luring's T = M∘P), that model and its sidecar."""
+    defense that publishes a model of its own (luring's T = M∘P), that model and its sidecar;
+    for the multi-task defense, the defended model (`multitask`, also `model`), the bare
+    oracle (`original`) and, where the attacker sees less than `model`, what it attacks."""
 
     model: nn.Module
     sidecar: dict[str, Any]
@@ -49,6 +64,14 @@ class DeployedSystem:
     recover: Callable[[Tensor], Tensor] | None = None
     public: nn.Module | None = None
     public_sidecar: dict[str, Any] = field(default_factory=dict)
+    multitask: MultitaskModel | None = None
+    original: nn.Module | None = None
+    attacked: nn.Module | None = None
+
+    @property
+    def crafting_model(self) -> nn.Module:
+        """The model a white-box attacker in this setting differentiates."""
+        return self.model if self.attacked is None else self.attacked
 
 
 def load_attractor_defense(
@@ -103,6 +126,20 @@ def load_system(
                 **public_sidecar,
                 "name": f"{sidecar.get('name', 'victim')}+{defense}[{public_sidecar['approach']}]",
             },
+        )
+    if kind_of_defense == "multitask":
+        defended, defended_sidecar = load_multitask(
+            defense_path, model_path, device=device, expected={"data_sha256": data_sha256}
+        )
+        return DeployedSystem(
+            model=defended,
+            sidecar={
+                **defended_sidecar,
+                "name": f"{sidecar.get('name', 'victim')}+{defense}[{kind}]",
+            },
+            multitask=defended,
+            original=model.eval(),
+            attacked=defended.base if kind == "greybox" else None,
         )
     attractor = load_attractor_defense(model, defense_path, device)
     deployed = (

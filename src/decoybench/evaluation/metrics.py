@@ -148,6 +148,31 @@ def roc_auc(clean_scores: Any, adversarial_scores: Any) -> float:
     return float(roc_auc_score(labels, np.concatenate([clean, adversarial])))
 
 
+# Multi-task paper (Wang et al. 2019): detection precision and recall (Figs. 4, 5; recall is
+# `detection_rate` over the adversarial examples), benign mis-detection (`false_positive_rate`,
+# Sec. IV-E) and the near-white-box successful generation rate (Table V).
+
+
+def detection_precision(true_positives: int, false_positives: int) -> Rate:
+    """Precision (multitask paper, Sec. IV-D2): "the percentage of the genuine adversarial
+    examples in the examples detected as adversarial", TP / (TP + FP), TP the detected
+    adversarial examples and FP the detected benign ones of the mixed evaluation set."""
+    if true_positives < 0 or false_positives < 0:
+        raise ValueError(
+            f"counts must be non-negative, got TP={true_positives}, FP={false_positives}"
+        )
+    return Rate(count=int(true_positives), total=int(true_positives + false_positives))
+
+
+def generation_rate(fooled: Any, detected: Any, attempted: Any) -> Rate:
+    """Successful generation rate (multitask paper, Table V, Sec. IV-D3):
+    |{x : fooled(x') ∧ ¬D(x')}| / |{x : attempted}|, a generation failing when "no solution
+    [is] found" (not fooled), when it is detected (the defended model rejects it), or when the
+    image is blank or saturated (the caller folds that into `fooled`). On an undefended model
+    nothing is detected and it is the attack success rate."""
+    return Rate.of(_as_bool(fooled) & ~_as_bool(detected), attempted)
+
+
 # Luring paper (Bernhard, Moellic & Dutertre 2021): DR, IAR (Eq. 3), AC_MoP and AC_M
 # (Table 1), DAC (Eq. 4), MIM-W. M is the target model, M∘P the augmented model the
 # adversary attacks, X' the adversarial examples crafted on M∘P.

@@ -2,7 +2,8 @@
 
 In a white-box setting (whitebox, forensic, integrated) the target is the crafting system
 itself; in a transfer setting the set was crafted on a substitute and only its transfer to
-the target counts. Defenses with a forensic analyzer add detection and recovery metrics.
+the target counts. Defenses with a forensic analyzer add detection and recovery metrics;
+luring adds its Eq. 3-4 rates, multitask the Classmap detector's and the bare oracle's.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from decoybench.evaluation.metrics import (
     conditional_transfer_rate,
     mean_distortion,
 )
+from decoybench.evaluation.multitask_cell import class_confusion, multitask_cell_metrics
 from decoybench.io import read_npz, write_json
 from decoybench.models.training import predict
 from decoybench.runtime import to_float
@@ -109,6 +111,8 @@ def evaluate_adversarial_set(
         },
         "attack_seconds": float(arrays["seconds"].sum()),
         "queries_per_sample": float(arrays["queries"].mean()),
+        # Fig. 6 of the multitask paper: the target's labels on x' per true class.
+        "class_map": class_confusion(model, x_adv, labels, target_correct, batch_size),
     }
     if system.detectors:
         metrics["forensic"] = forensic_metrics(
@@ -135,5 +139,16 @@ def evaluate_adversarial_set(
                 batch_size=batch_size,
             ),
         }
+    if system.multitask is not None:
+        metrics["multitask"] = multitask_cell_metrics(
+            defended=system.multitask,
+            original=system.original,
+            x_adv=x_adv,
+            x_clean=to_float(test.images[index]),
+            labels=labels,
+            targets=targets,
+            crafted=source_fooled & source_correct,
+            batch_size=batch_size,
+        )
     write_json(out, metrics)
     return metrics
