@@ -37,3 +37,9 @@ rule luring:
     """The luring paper on every target: Tables 8, 1/14, 9, 10 and Figures 2 and 3."""
     input:
         luring_outputs(),
+
+
+rule multitask:
+    """The multitask paper on every target: Tables III-VI, the Classmap, Figures 3-6."""
+    input:
+        multitask_outputs(),

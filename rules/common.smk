@@ -195,6 +195,75 @@ def luring_outputs():
     ]
 
 
+MULTITASK_TABLES = (
+    "multitask_blackbox",
+    "multitask_greybox",
+    "multitask_cw_sweep",
+    "multitask_near_whitebox",
+    "multitask_benign",
+    "multitask_classmap",
+    "multitask_claims",
+)
+MULTITASK_FIGURES = ("multitask_cw_transfer", "multitask_cw_detection", "multitask_classmaps")
+
+
+def multitask_defense():
+    """The configured multi-task defense the paper's tables report (the first one)."""
+    names = defenses_of_type("multitask")
+    return names[0] if names else None
+
+
+def multitask_paper_dataset():
+    """The paper data set whose numbers the multitask tables print beside ours."""
+    name = multitask_defense()
+    return (config["defenses"][name] or {}).get("paper_dataset") if name else None
+
+
+# Registry attacks of the multitask paper's white-box cells on the bare victim: Table V's
+# Original row (cw2_combined) and Fig. 6's maps (FGSM, IGS/BIM, DeepFool, C&W).
+MULTITASK_REFERENCE_ATTACKS = (
+    "fgsm",
+    "igs",
+    "bim",
+    "deepfool",
+    "deepfool_linf",
+    "cw2",
+    "cw2_combined",
+)
+
+
+def multitask_cell_metrics(wildcards):
+    """The cells the multitask tables and figures read: every multitask cell, and the
+    white-box cells on the bare victim of MULTITASK_REFERENCE_ATTACKS."""
+    paths = []
+    for setting, defense, attack in evaluation_cells(wildcards.dataset):
+        reference = (
+            defense == "undefended"
+            and config["settings"][setting]["kind"] == "whitebox"
+            and config["attacks"][attack]["attack"] in MULTITASK_REFERENCE_ATTACKS
+        )
+        if reference or defense_type(defense) == "multitask":
+            paths.append(f"results/{wildcards.dataset}/eval/{setting}/{defense}/{attack}.json")
+    return paths
+
+
+def multitask_outputs():
+    """Everything of the multitask paper per target: Tables III-VI, the Classmap, the data
+    of Figures 3-5, the claim checks and Figures 3-6."""
+    if multitask_defense() is None:
+        return []
+    return [
+        f"results/{dataset}/{folder}/{name}.{extension}"
+        for dataset in config["targets"]
+        for folder, names, extensions in (
+            ("tables", MULTITASK_TABLES, ("csv", "md")),
+            ("figures", MULTITASK_FIGURES, ("png", "pdf")),
+        )
+        for name in names
+        for extension in extensions
+    ]
+
+
 def all_outputs():
     outputs = []
     for dataset in config["targets"]:
@@ -204,7 +273,7 @@ def all_outputs():
             f"results/{dataset}/figures/attack_success.png",
             f"results/{dataset}/figures/attack_success.pdf",
         ]
-    return outputs + attractor_outputs() + luring_outputs()
+    return outputs + attractor_outputs() + luring_outputs() + multitask_outputs()
 
 
 def prepare_tracking():

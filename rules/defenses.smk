@@ -51,6 +51,35 @@ rule build_luring_defense:
         "../workflow_scripts/build_luring_defense.py"
 
 
+rule build_multitask_defense:
+    """Multi-task: the Classmap from FGSM examples on the victim (the paper's oracle), then
+    the defended model (auxiliary head Z′, gradient lock) trained with J_obj; Table VI."""
+    wildcard_constraints:
+        defense="multitask([_-][A-Za-z0-9_-]+)?",
+    input:
+        unpack(dataset_files),
+        victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
+        sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
+    output:
+        defense="results/{dataset}/defenses/{defense}/defense.json",
+        weights="results/{dataset}/defenses/{defense}/defense.safetensors",
+        classmap_csv="results/{dataset}/defenses/{defense}/classmap.csv",
+        classmap_md="results/{dataset}/defenses/{defense}/classmap.md",
+    log:
+        "logs/build_multitask_defense/{dataset}/{defense}.log",
+    benchmark:
+        "benchmarks/build_multitask_defense/{dataset}/{defense}.tsv"
+    params:
+        settings=lambda wildcards: config["defenses"][wildcards.defense],
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/build_multitask_defense.py"
+
+
 rule make_clean_accuracy_table:
     """Attractors paper Table II: clean accuracy of C and M, beside the paper's numbers."""
     input:

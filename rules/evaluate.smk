@@ -86,3 +86,37 @@ rule make_luring_tables:
         "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/make_luring_tables.py"
+
+
+rule make_multitask_tables:
+    """Multitask paper Tables III (black-box accuracy), IV (grey-box detection), V
+    (near-white-box generation rate), VI (benign accuracy, mis-detection), the Classmap, the
+    data of Figures 3-5 (C&W over κ) and the claim checks, each beside the paper's numbers."""
+    input:
+        cells=multitask_cell_metrics,
+        defense=lambda wildcards: defense_file(wildcards.dataset, multitask_defense()),
+    output:
+        **{
+            f"{name}_{extension}": (
+                report(
+                    f"results/{{dataset}}/tables/{name}.csv",
+                    category="Multitask",
+                    caption=f"../report/{name}.rst",
+                )
+                if extension == "csv"
+                else f"results/{{dataset}}/tables/{name}.md"
+            )
+            for name in MULTITASK_TABLES
+            for extension in ("csv", "md")
+        },
+    log:
+        "logs/make_multitask_tables/{dataset}.log",
+    benchmark:
+        "benchmarks/make_multitask_tables/{dataset}.tsv"
+    params:
+        defense=multitask_defense(),
+        paper_dataset=multitask_paper_dataset(),
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/make_multitask_tables.py"

@@ -104,3 +104,38 @@ rule plot_luring_figures:
         "../envs/decoybench.yaml"
     script:
         "../workflow_scripts/plot_luring_figures.py"
+
+
+rule plot_multitask_figures:
+    """Multitask paper Figure 3 (transferred C&W success over κ), Figures 4 and 5 (detection
+    precision and recall over κ, black-box and grey-box) and Figure 6 (Classmap heat maps)."""
+    input:
+        sweep="results/{dataset}/tables/multitask_cw_sweep.csv",
+        cells=multitask_cell_metrics,
+        defense=lambda wildcards: defense_file(wildcards.dataset, multitask_defense()),
+    output:
+        **{
+            f"{key}_{extension}": (
+                report(
+                    f"results/{{dataset}}/figures/{name}.png",
+                    category="Multitask",
+                    caption=f"../report/{name}.rst",
+                )
+                if extension == "png"
+                else f"results/{{dataset}}/figures/{name}.pdf"
+            )
+            for key, name in (
+                ("cw_transfer", "multitask_cw_transfer"),
+                ("cw_detection", "multitask_cw_detection"),
+                ("classmaps", "multitask_classmaps"),
+            )
+            for extension in ("png", "pdf")
+        },
+    log:
+        "logs/plot_multitask_figures/{dataset}.log",
+    benchmark:
+        "benchmarks/plot_multitask_figures/{dataset}.tsv"
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/plot_multitask_figures.py"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
+import pandas as pd
 import torch
 
 from decoybench.attacks.registry import build as build_attack
@@ -29,15 +30,24 @@ from decoybench.defenses.multitask import (
 )
 from decoybench.defenses.multitask_checkpoint import save_multitask
 from decoybench.evaluation.metrics import accuracy, false_positive_rate
+from decoybench.io import write_text
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
-__all__ = ["RECIPE_KEYS", "SETTINGS_KEYS", "build_multitask_defense", "oracle_classmap"]
+__all__ = [
+    "RECIPE_KEYS",
+    "SETTINGS_KEYS",
+    "build_multitask_defense",
+    "oracle_classmap",
+    "write_classmap_table",
+]
 
 RECIPE_KEYS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(MultitaskRecipe))
+# `paper_dataset` only chooses the paper numbers the tables print beside ours.
 SETTINGS_KEYS: tuple[str, ...] = (
+    "paper_dataset",
     "classmap_epsilon",
     "pairing",
     "lock_hidden",
@@ -206,3 +216,33 @@ def build_multitask_defense(
         "seconds": seconds,
         "negative_cap_nats": recipe.negative_cap if math.isfinite(recipe.negative_cap) else None,
     }
+
+
+def write_classmap_table(
+    classmap: dict[str, Any], csv_path: str | Path, markdown_path: str | Path
+) -> pd.DataFrame:
+    """The Classmap as a table artifact (Sec. III-B): per class, its paired label, how often
+    the oracle gave each label to its FGSM examples, and p_i of Eq. 6; written atomically."""
+    table = Classmap.from_dict(classmap)
+    rows = []
+    for label, paired in enumerate(table.pairs):
+        row: dict[str, Any] = {"class": label, "paired_label": paired}
+        row.update({f"count_{j}": int(table.counts[label, j]) for j in range(table.num_classes)})
+        row.update({f"p_{j}": float(table.confidence[label, j]) for j in range(table.num_classes)})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    write_text(csv_path, frame.to_csv(index=False))
+    shown = frame[["class", "paired_label"]].copy()
+    shown["top confidences (Eq. 6)"] = [
+        ", ".join(
+            f"{j}: {table.confidence[label, j]:.2f}"
+            for j in np.argsort(-table.confidence[label])[:3]
+        )
+        for label in range(table.num_classes)
+    ]
+    caption = (
+        f"Classmap (Eq. 8, pairing {table.pairing}): the label paired with each class, from "
+        "the oracle's predictions on FGSM examples of the training split.\n\n"
+    )
+    write_text(markdown_path, caption + shown.to_markdown(index=False) + "\n")
+    return frame
