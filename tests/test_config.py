@@ -275,3 +275,56 @@ def test_luring_paper_configs_have_the_paper_schedules(repository_root, default_
     assert {c["defense"] for c in luring_cells} == expected
     names = {expanded["attacks"][label]["attack"] for label in luring_cells[0]["attacks"]}
     assert {"fgsm", "linf_pgd", "mim", "mim_l2", "dim", "mim_ti", "dim_ti", "spsa", "eco"} <= names
+
+
+@pytest.mark.parametrize("name", ["multitask-mnist", "multitask-cifar10"])
+def test_multitask_paper_configs_sweep_the_full_kappa_grid(repository_root, default_config, name):
+    """Merged over the default, each multitask paper config validates, keeps only the
+    multitask defense on the Table I oracle, and runs the paper's attacks in its three
+    settings with κ = 0, 5, ..., 40 at Carlini's budget; cells may name single preset
+    attacks (`multitask.cw2_k40`)."""
+    from snakemake.utils import update_config
+
+    from decoybench.config import prepare_config
+
+    dataset = name.split("-")[1]
+    config = copy.deepcopy(default_config)
+    update_config(config, load_yaml(repository_root / "config" / "paper" / f"{name}.yaml"))
+    expanded = prepare_config(config, repository_root / "config" / "attacks")
+    validate_config(expanded)
+    assert set(expanded["defenses"]) == {"multitask"}
+    assert expanded["defenses"]["multitask"]["paper_dataset"] == dataset
+    assert expanded["models"][expanded["victim"]]["architecture"] == "multitask_oracle"
+    by_setting: dict[str, set[tuple[str, float, str]]] = {}
+    for cell in expanded["evaluation"]["cells"]:
+        for label in cell["attacks"]:
+            entry = expanded["attacks"][label]
+            key = (entry["attack"], entry.get("confidence", -1), entry.get("target", "none"))
+            by_setting.setdefault(cell["setting"], set()).add(key)
+    kappas = set(range(0, 41, 5))
+    for setting in (f"transfer_s_{dataset}", "greybox"):
+        assert {k for attack, k, _ in by_setting[setting] if attack == "cw2"} == kappas
+        assert {"fgsm", "igs", "deepfool_linf"} <= {attack for attack, _, _ in by_setting[setting]}
+    for setting in ("near_whitebox", "whitebox"):
+        for mode in ("none", "random"):
+            found = {
+                k for attack, k, t in by_setting[setting] if attack == "cw2_combined" and t == mode
+            }
+            assert found == kappas, (setting, mode)
+    cw = expanded["attacks"]["multitask.cw2_k40"]
+    assert (cw["binary_search_steps"], cw["steps"]) == (9, 1000)
+
+
+def test_a_cell_may_name_a_single_preset_attack(repository_root, default_config) -> None:
+    from decoybench.config import prepare_config
+
+    config = copy.deepcopy(default_config)
+    config["evaluation"]["cells"] = [
+        {"setting": "whitebox", "defense": "undefended", "attacks": ["multitask.igs"]}
+    ]
+    expanded = prepare_config(config, repository_root / "config" / "attacks")
+    assert expanded["attacks"]["multitask.igs"]["attack"] == "igs"
+    assert "multitask.fgsm_0.05" not in expanded["attacks"]  # only what a cell names
+    config["evaluation"]["cells"][0]["attacks"] = ["multitask.nope"]
+    with pytest.raises(ConfigError, match=r"'multitask\.nope' is not a known attack"):
+        validate_config(prepare_config(config, repository_root / "config" / "attacks"))

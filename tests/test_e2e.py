@@ -23,11 +23,14 @@ EXPECTED_JOBS = {
     "train_model": 2,
     "build_defense": 1,
     "make_clean_accuracy_table": 1,
-    "attack_cell": 9,
+    "attack_cell": 13,
     "build_luring_defense": 2,
     "analyze_luring": 1,
     "make_luring_tables": 1,
     "plot_luring_figures": 1,
+    "build_multitask_defense": 1,
+    "make_multitask_tables": 1,
+    "plot_multitask_figures": 1,
     "make_attack_table": 1,
     "plot_attack_success": 1,
     "make_attractor_tables": 1,
@@ -40,7 +43,7 @@ EXPECTED_JOBS = {
 
 def tiny_config(repository_root: Path) -> dict[str, Any]:
     """The default config scaled down: 300 images, 1-6 epochs, 5 PGD steps, 20 samples; two of
-    the four luring approaches."""
+    the four luring approaches; the multitask defense in its three settings."""
     config = copy.deepcopy(load_yaml(repository_root / "config" / "config.yaml"))
     config["name"] = "tiny"
     config["datasets"]["mnist5k"]["max_images"] = 300
@@ -49,6 +52,7 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
         "s_mnist": {**config["models"]["s_mnist"], "epochs": 1},
     }
     config["attacks"]["pgd_linf_0.3"]["steps"] = 5
+    config["attacks"]["cw2c_k0"].update(steps=10, binary_search_steps=2)
     config["defenses"] = {
         "attractor": config["defenses"]["attractor"],
         "luring": {
@@ -63,6 +67,7 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
             "lr_milestones": [],
             "learning_rates": [1e-3],
         },
+        "multitask": {**config["defenses"]["multitask"], "epochs": 1, "batch_size": 32},
     }
     config["settings"] = {
         "whitebox": {"kind": "whitebox"},
@@ -70,6 +75,8 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
         "forensic": {"kind": "forensic"},
         "integrated": {"kind": "integrated"},
         "transfer_public": {"kind": "transfer"},
+        "greybox": {"kind": "greybox"},
+        "near_whitebox": {"kind": "near_whitebox"},
     }
     both = ["pgd_linf_0.3", "fgsm_0.1"]
     config["evaluation"] = {
@@ -82,6 +89,10 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
             {"setting": "integrated", "defense": "attractor", "attacks": ["fgsm_0.1"]},
             {"setting": "transfer_public", "defense": "luring", "attacks": ["fgsm_0.3"]},
             {"setting": "transfer_public", "defense": "luring_ce", "attacks": ["fgsm_0.3"]},
+            {"setting": "transfer_s_mnist", "defense": "multitask", "attacks": ["fgsm_0.1"]},
+            {"setting": "greybox", "defense": "multitask", "attacks": ["fgsm_0.05"]},
+            {"setting": "near_whitebox", "defense": "multitask", "attacks": ["cw2c_k0"]},
+            {"setting": "whitebox", "defense": "undefended", "attacks": ["cw2c_k0"]},
         ],
         "luring_analysis": {"n_samples": 8, "saliency_samples": 2, "batch_size": 8},
         "attractor_analysis": {
@@ -134,9 +145,10 @@ def two_runs(repository_root, tmp_path_factory) -> tuple[Path, Path]:
 def test_dag_writes_the_table_and_the_figure(two_runs) -> None:
     first, _ = two_runs
     table = pd.read_csv(first / "results/mnist5k/tables/attack_success.csv")
-    assert len(table) == 9
+    assert len(table) == 13
     assert set(table["setting"]) == {
-        "whitebox", "transfer_s_mnist", "forensic", "integrated", "transfer_public",
+        "whitebox", "transfer_s_mnist", "forensic", "integrated", "transfer_public", "greybox",
+        "near_whitebox",
     }  # fmt: skip
     assert (table["n_attempted"] == 20).all()
     whitebox = table[table["setting"] == "whitebox"]
@@ -210,6 +222,46 @@ def test_dag_writes_the_luring_tables_and_figures(two_runs) -> None:
         assert (first / f"results/mnist5k/figures/{name}.pdf").read_bytes().startswith(b"%PDF")
 
 
+def test_dag_writes_the_multitask_tables_and_figures(two_runs) -> None:
+    first, _ = two_runs
+    tables = first / "results/mnist5k/tables"
+    sidecar = json.loads((first / "results/mnist5k/defenses/multitask/defense.json").read_text())
+    classmap = pd.read_csv(tables / "multitask_classmap.csv")
+    assert list(classmap["paired_label"]) == sidecar["classmap"]["pairs"]
+    assert (classmap["paired_label"] != classmap["class"]).all()
+    artifact = pd.read_csv(first / "results/mnist5k/defenses/multitask/classmap.csv")
+    assert list(artifact["paired_label"]) == sidecar["classmap"]["pairs"]
+    blackbox = pd.read_csv(tables / "multitask_blackbox.csv")
+    cell = json.loads(
+        (first / "results/mnist5k/eval/transfer_s_mnist/multitask/fgsm_0.1.json").read_text()
+    )
+    row = blackbox[blackbox["attack_key"] == "fgsm_0.1"].iloc[0]
+    rates = cell["multitask"]["rates"]
+    assert row["accuracy_defended_count"] == rates["accuracy_defended"]["count"]
+    assert row["accuracy_original_count"] == rates["accuracy_original"]["count"]
+    assert row["paper_original"] == pytest.approx(0.343)
+    greybox = pd.read_csv(tables / "multitask_greybox.csv")
+    assert list(greybox["attack_key"]) == ["fgsm_0.05"]
+    near = pd.read_csv(tables / "multitask_near_whitebox.csv")
+    original = json.loads(
+        (first / "results/mnist5k/eval/whitebox/undefended/cw2c_k0.json").read_text()
+    )
+    assert near.loc[0, "original_generation_rate_count"] == original["rates"]["target_asr"]["count"]
+    benign = pd.read_csv(tables / "multitask_benign.csv").set_index("measure")
+    assert benign.loc["misdetection_rate", "rate_count"] == (
+        sidecar["table6"]["misdetection_rate"]["count"]
+    )
+    claims = pd.read_csv(tables / "multitask_claims.csv")
+    assert {"benign_accuracy_gap", "greybox_fgsm_detection", "blackbox_fgsm_accuracy"} <= set(
+        claims["key"]
+    )
+    assert (tables / "multitask_cw_sweep.md").read_text().strip()
+    for name in ("multitask_cw_transfer", "multitask_cw_detection", "multitask_classmaps"):
+        png = (first / f"results/mnist5k/figures/{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000
+        assert (first / f"results/mnist5k/figures/{name}.pdf").read_bytes().startswith(b"%PDF")
+
+
 def test_every_job_logged_exactly_one_mlflow_run(two_runs) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -237,7 +289,8 @@ def test_same_config_and_seed_give_identical_numbers(two_runs) -> None:
     first, second = two_runs
     for name in (
         "attack_success", "attractor_forensic", "attractor_integrated", "luring_agreement",
-        "luring_characterization",
+        "luring_characterization", "multitask_benign", "multitask_blackbox",
+        "multitask_near_whitebox",
     ):  # fmt: skip
         relative = f"results/mnist5k/tables/{name}.csv"
         assert (first / relative).read_text() == (second / relative).read_text()

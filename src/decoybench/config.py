@@ -230,9 +230,10 @@ def load_preset(
 
 def expand_presets(config: dict[str, Any], presets_dir: str | Path) -> dict[str, Any]:
     """Expand attack presets. A cell's `presets` join its `attacks` (labels `preset.attack`);
-    every preset named in `attack_presets` (a list, or a comma-separated string from
-    `--config attack_presets=a,b`) adds one cell attacking the undefended victim in the
-    preset's setting. Preset attacks are added to `attacks`."""
+    a cell may also name single preset attacks as `preset.attack`; every preset named in
+    `attack_presets` (a list, or a comma-separated string from `--config
+    attack_presets=a,b`) adds one cell attacking the undefended victim in the preset's
+    setting. Preset attacks used are added to `attacks`."""
     names = config.get("attack_presets") or []
     if isinstance(names, str):
         names = [name.strip() for name in names.split(",") if name.strip()]
@@ -243,6 +244,14 @@ def expand_presets(config: dict[str, Any], presets_dir: str | Path) -> dict[str,
             attacks, _ = load_preset(name, presets_dir)
             expanded["attacks"].update(attacks)
             cell["attacks"] = [*cell.get("attacks", []), *attacks]
+    known_presets = set(preset_names(presets_dir))
+    for cell in expanded["evaluation"]["cells"]:
+        for label in cell.get("attacks", []):
+            preset, _, _ = label.partition(".")
+            if label not in expanded["attacks"] and preset in known_presets:
+                attacks, _ = load_preset(preset, presets_dir)
+                if label in attacks:
+                    expanded["attacks"][label] = attacks[label]
     for name in names:
         attacks, setting = load_preset(name, presets_dir)
         expanded["attacks"].update(attacks)
