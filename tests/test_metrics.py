@@ -215,3 +215,23 @@ def test_worst_case_attack_selection_and_ties() -> None:
         worst_case_attack({"MIM": Rate(0, 0), "DIM": 0.5})
     with pytest.raises(ValueError, match="no attack"):
         worst_case_attack({})
+
+
+def test_multitask_detection_precision_and_generation_rate_hand_computed() -> None:
+    from decoybench.evaluation.metrics import detection_precision, generation_rate
+
+    # 8 detected adversarial examples and 2 detected benign ones: precision 8/10.
+    precision = detection_precision(8, 2)
+    assert (precision.count, precision.total, precision.value) == (8, 10, 0.8)
+    assert math.isnan(detection_precision(0, 0).value)  # nothing detected
+    with pytest.raises(ValueError, match="non-negative"):
+        detection_precision(-1, 2)
+    # Table V: fooled and undetected over the attempted inputs.
+    fooled = np.array([True, True, True, False, True])
+    detected = np.array([False, True, False, False, False])
+    attempted = np.array([True, True, True, True, False])  # the last: clean input wrong
+    rate = generation_rate(fooled, detected, attempted)
+    assert (rate.count, rate.total) == (2, 4)  # samples 0 and 2
+    # Nothing detected (an undefended model): the attack success rate.
+    nothing = np.zeros(5, dtype=bool)
+    assert generation_rate(fooled, nothing, attempted) == attack_success_rate(fooled, attempted)

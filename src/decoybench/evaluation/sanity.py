@@ -8,10 +8,9 @@ norm and budget on the same target is flagged as possible gradient masking.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
@@ -83,6 +82,10 @@ def adversarial_set_checks(
     return checks
 
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+
 def flag_gradient_masking(table: pd.DataFrame) -> pd.Series:
     """True where a gradient-free attack's target ASR beats every white-box gradient
     attack with the same norm and an ε at least as large, on the same dataset, setting
@@ -91,6 +94,8 @@ def flag_gradient_masking(table: pd.DataFrame) -> pd.Series:
     "Beats" is statistical when intervals are given: the gradient-free attack's lower 95%
     bound (`target_asr_ci_low`) exceeds every peer's upper bound (`target_asr_ci_high`),
     so a 48/48 against a 470/480 is not flagged; without intervals, the rates compare."""
+    import pandas as pd  # only the table jobs need it; attack jobs import this module too
+
     flags = pd.Series(False, index=table.index)
     required = {"gradient_free", "norm", "epsilon", "target_asr"}
     low = "target_asr_ci_low" if "target_asr_ci_low" in table.columns else "target_asr"
