@@ -49,3 +49,19 @@ def test_to_float_scales_uint8_into_the_unit_box() -> None:
     tensor = to_float(images)
     assert tensor.dtype == torch.float32
     assert tensor.flatten().tolist() == pytest.approx([0.0, 0.2, 1.0])
+
+
+def test_seed_everything_enables_deterministic_kernels_without_loading_dynamo() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from decoybench.runtime import seed_everything\n"
+        "seed_everything(0)\n"
+        "assert torch.are_deterministic_algorithms_enabled()\n"
+        "assert torch.is_deterministic_algorithms_warn_only_enabled()\n"
+        "assert 'torch._dynamo' not in sys.modules\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr

@@ -36,13 +36,24 @@ def derive_seed(seed: int, *names: str) -> int:
     return int.from_bytes(hashlib.sha256(material).digest()[:8], "big") >> 1
 
 
+def _use_deterministic_algorithms() -> None:
+    """torch.use_deterministic_algorithms(True, warn_only=True) without its import of
+    torch._inductor.config, which loads TorchDynamo (~0.85 s, in every job; nothing here
+    uses torch.compile): the setting itself is the C-level flag that function sets."""
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # a torch without the private setter: the public call
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return
+    setter(True, warn_only=True)
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; enable deterministic kernels; return a CPU generator."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _use_deterministic_algorithms()
     torch.backends.cudnn.benchmark = False
     generator = torch.Generator()
     generator.manual_seed(seed)
