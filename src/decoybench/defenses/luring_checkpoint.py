@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from decoybench.defenses.luring import (
     APPROACHES,
@@ -24,13 +23,14 @@ from decoybench.defenses.luring import (
     LuringComponent,
     build_component,
 )
-from decoybench.io import atomic_path, sha256_file, write_json
 from decoybench.models.checkpoint import (
     CheckpointError,
+    cpu_state,
     load_checkpoint,
-    sidecar_path,
+    read_state,
     verified_sidecar,
     weights_path,
+    write_weights_and_sidecar,
 )
 
 __all__ = ["FORMAT", "REQUIRED_METADATA", "TARGET_PREFIX", "load_augmented", "save_augmented"]
@@ -94,28 +94,11 @@ def save_augmented(
         if key in metadata and metadata[key] != value:
             raise ValueError(f"metadata {key}={metadata[key]!r} but the component has {value!r}")
 
-    tensors = {
-        name: tensor.detach().to("cpu").contiguous()
-        for name, tensor in component.state_dict().items()
-    }
+    tensors = cpu_state(component)
     if approach == "stack":
-        for name, tensor in augmented.target.state_dict().items():
-            tensors[TARGET_PREFIX + name] = tensor.detach().to("cpu").contiguous()
-    weights = weights_path(path)
-    with atomic_path(weights) as temporary:
-        save_file(tensors, str(temporary))
-    sidecar = {
-        **metadata,
-        **described,
-        "weights_sha256": sha256_file(weights),
-        "format": FORMAT,
-    }
-    try:
-        write_json(sidecar_path(weights), sidecar)
-    except BaseException:
-        weights.unlink(missing_ok=True)
-        raise
-    return sidecar
+        for name, tensor in cpu_state(augmented.target).items():
+            tensors[TARGET_PREFIX + name] = tensor
+    return write_weights_and_sidecar(path, tensors, {**metadata, **described}, FORMAT)
 
 
 def load_augmented(
@@ -159,10 +142,7 @@ def load_augmented(
         )
     except ValueError as error:
         raise CheckpointError(f"{weights}: cannot rebuild the component ({error})") from error
-    try:
-        state = load_file(str(weights), device="cpu")
-    except Exception as error:  # safetensors raises its own error types on bad headers
-        raise CheckpointError(f"{weights}: unreadable safetensors file ({error})") from error
+    state = read_state(weights)
     own = {key: value for key, value in state.items() if not key.startswith(TARGET_PREFIX)}
     copy = {
         key[len(TARGET_PREFIX) :]: value

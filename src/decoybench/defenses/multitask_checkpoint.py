@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from decoybench.defenses.multitask import Classmap, MultitaskModel
-from decoybench.io import atomic_path, sha256_file, write_json
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import (
     CheckpointError,
+    cpu_state,
     load_checkpoint,
-    sidecar_path,
+    read_state,
     verified_sidecar,
     weights_path,
+    write_weights_and_sidecar,
 )
 
 __all__ = ["FORMAT", "REQUIRED_METADATA", "load_multitask", "save_multitask"]
@@ -64,29 +64,15 @@ def save_multitask(
     if tuple(model.classmap.tolist()) != classmap.pairs:
         raise ValueError("the model's classmap buffer differs from the classmap given")
     base = model.base
-    tensors = {
-        name: tensor.detach().to("cpu").contiguous() for name, tensor in model.state_dict().items()
-    }
-    weights = weights_path(path)
-    with atomic_path(weights) as temporary:
-        save_file(tensors, str(temporary))
-    sidecar = {
-        **metadata,
+    described = {
         "architecture": base.name,
         "in_channels": base.in_channels,
         "image_size": base.image_size,
         "num_classes": base.num_classes,
         "lock_hidden": None if model.lock is None else model.lock.layers[0].out_features,
         "classmap": classmap.to_dict(),
-        "weights_sha256": sha256_file(weights),
-        "format": FORMAT,
     }
-    try:
-        write_json(sidecar_path(weights), sidecar)
-    except BaseException:
-        weights.unlink(missing_ok=True)
-        raise
-    return sidecar
+    return write_weights_and_sidecar(path, cpu_state(model), {**metadata, **described}, FORMAT)
 
 
 def load_multitask(
@@ -126,10 +112,7 @@ def load_multitask(
         model = MultitaskModel(base, classmap, sidecar["lock_hidden"])
     except ValueError as error:
         raise CheckpointError(f"{weights}: cannot rebuild the model ({error})") from error
-    try:
-        state = load_file(str(weights), device="cpu")
-    except Exception as error:  # safetensors raises its own error types on bad headers
-        raise CheckpointError(f"{weights}: unreadable safetensors file ({error})") from error
+    state = read_state(weights)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:

@@ -20,12 +20,15 @@ from decoybench.models.architectures import build_model
 __all__ = [
     "REQUIRED_METADATA",
     "CheckpointError",
+    "cpu_state",
     "load_checkpoint",
     "read_sidecar",
+    "read_state",
     "save_checkpoint",
     "sidecar_path",
     "verified_sidecar",
     "weights_path",
+    "write_weights_and_sidecar",
 ]
 
 REQUIRED_METADATA: tuple[str, ...] = ("architecture", "in_channels", "image_size", "num_classes")
@@ -62,19 +65,39 @@ def save_checkpoint(path: str | Path, model: nn.Module, metadata: dict[str, Any]
     missing = [key for key in REQUIRED_METADATA if key not in metadata]
     if missing:
         raise ValueError(f"checkpoint metadata is missing required key(s): {', '.join(missing)}")
-    target = weights_path(path)
-    tensors = {
-        name: tensor.detach().to("cpu").contiguous() for name, tensor in model.state_dict().items()
-    }
-    with atomic_path(target) as temporary:
+    return write_weights_and_sidecar(path, cpu_state(model), metadata, "safetensors")
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict as contiguous CPU tensors, ready for safetensors."""
+    state = model.state_dict()
+    return {name: tensor.detach().to("cpu").contiguous() for name, tensor in state.items()}
+
+
+def write_weights_and_sidecar(
+    path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], file_format: str
+) -> dict[str, Any]:
+    """Write `tensors` as safetensors, then the sidecar (`metadata`, the weights' SHA-256 and
+    `format`), each atomically; if the sidecar cannot be written, the new weights file is
+    removed again, so no checkpoint is left half-written. Returns the sidecar dict."""
+    weights = weights_path(path)
+    with atomic_path(weights) as temporary:
         save_file(tensors, str(temporary))
-    sidecar = {
-        **metadata,
-        "weights_sha256": sha256_file(target),
-        "format": "safetensors",
-    }
-    write_json(sidecar_path(target), sidecar)
+    sidecar = {**metadata, "weights_sha256": sha256_file(weights), "format": file_format}
+    try:
+        write_json(sidecar_path(weights), sidecar)
+    except BaseException:
+        weights.unlink(missing_ok=True)
+        raise
     return sidecar
+
+
+def read_state(weights: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file on the CPU; CheckpointError if it is unreadable."""
+    try:
+        return load_file(str(weights), device="cpu")
+    except Exception as error:  # safetensors raises its own error types on bad headers
+        raise CheckpointError(f"{weights}: unreadable safetensors file ({error})") from error
 
 
 def read_sidecar(path: str | Path) -> dict[str, Any]:
@@ -156,10 +179,7 @@ def load_checkpoint(
         )
     except ValueError as error:
         raise CheckpointError(f"{weights}: cannot rebuild the model ({error})") from error
-    try:
-        state = load_file(str(weights), device="cpu")
-    except Exception as error:  # safetensors raises its own error types on bad headers
-        raise CheckpointError(f"{weights}: unreadable safetensors file ({error})") from error
+    state = read_state(weights)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
