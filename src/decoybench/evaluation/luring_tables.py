@@ -19,9 +19,8 @@ Tables (name: what it reproduces):
 * ``luring_logits``: Table 10, the rate of examples with Ω_c(Luring) above the others';
 * ``luring_claims``: the paper's qualitative claims against explicit thresholds.
 
-The CSV holds raw numbers: each rate as ``{prefix}`` (value), ``{prefix}_low``,
-``{prefix}_high`` (95% Wilson interval), ``{prefix}_count``, ``{prefix}_total``. The Markdown
-shows each rate with `decoybench.evaluation.tables.format_rate` under a one-line caption.
+`decoybench.evaluation.paper_tables` writes them: the CSV with each rate's value, 95% interval,
+count and total; the Markdown with `format_rate` under a one-line caption.
 """
 
 from __future__ import annotations
@@ -49,8 +48,16 @@ from decoybench.evaluation.metrics import (
     inefficient_adversarial_rate,
     worst_case_rates,
 )
-from decoybench.evaluation.tables import format_rate
-from decoybench.io import read_json, read_npz, write_text
+from decoybench.evaluation.paper_tables import (
+    MarkdownFormat,
+    column_names,
+    integer_counts,
+    markdown_table,
+    rate_columns,
+    requested_outputs,
+    write_tables,
+)
+from decoybench.io import read_json, read_npz
 
 __all__ = [
     "AGREEMENT_GAP",
@@ -88,7 +95,6 @@ TARGET = "target"  # the model M alone (Table 8's BASE, Table 9's TARGET)
 LURING = "luring"
 OTHER_APPROACHES: tuple[str, ...] = ("stack", "auto", "cross_entropy")
 APPROACH_LABELS = {"luring": "Luring", "stack": "Stack", "auto": "Auto", "cross_entropy": "C.E"}
-RATE_SUFFIXES: tuple[str, ...] = ("_low", "_high", "_count", "_total")
 
 CAPTIONS = {
     "luring_agreement": "Luring paper (Bernhard et al. 2021), Table 8: test accuracy and "
@@ -143,22 +149,8 @@ def _as_rate(rate: Mapping[str, Any] | Rate | None) -> Rate | None:
 
 
 def _rate_columns(prefix: str, rate: Mapping[str, Any] | Rate | None) -> dict[str, Any]:
-    """CSV columns of one rate: value, 95% interval, count and total (NA when absent)."""
-    rate = _as_rate(rate)
-    if rate is None:
-        return {prefix: math.nan, **{f"{prefix}{suffix}": math.nan for suffix in RATE_SUFFIXES}}
-    low, high = rate.interval
-    return {
-        prefix: rate.value,
-        f"{prefix}_low": low,
-        f"{prefix}_high": high,
-        f"{prefix}_count": rate.count,
-        f"{prefix}_total": rate.total,
-    }
-
-
-def _is_nan(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    """CSV columns of one rate (`rate_columns`); a stored one's interval is recomputed."""
+    return rate_columns(prefix, _as_rate(rate))
 
 
 def _none_to_nan(value: float | None) -> float:
@@ -319,7 +311,7 @@ def agreement_table(inputs: Inputs, paper_dataset: str | None) -> pd.DataFrame:
                 "note": "" if table8 else "no table8 in the sidecar",
             }
         )
-    return pd.DataFrame(rows, columns=_columns(AGREEMENT_COLUMNS))
+    return pd.DataFrame(rows, columns=column_names(AGREEMENT_COLUMNS))
 
 
 AGREEMENT_COLUMNS: tuple[str, ...] = (
@@ -333,18 +325,6 @@ AGREEMENT_COLUMNS: tuple[str, ...] = (
     "paper_agree",
     "note",
 )
-
-
-def _columns(spec: Sequence[str]) -> list[str]:
-    """Column names; `name*` expands to a rate's five columns."""
-    columns: list[str] = []
-    for name in spec:
-        if name.endswith("*"):
-            prefix = name[:-1]
-            columns += [prefix, *(f"{prefix}{suffix}" for suffix in RATE_SUFFIXES)]
-        else:
-            columns.append(name)
-    return columns
 
 
 # --- Figure 2 ----------------------------------------------------------------------------
@@ -449,7 +429,7 @@ def characterization_table(inputs: Inputs) -> pd.DataFrame:
                     **_rate_columns("iar_own", cell.rate("iar")),
                 }
             )
-    return pd.DataFrame(rows, columns=_columns(CHARACTERIZATION_COLUMNS))
+    return pd.DataFrame(rows, columns=column_names(CHARACTERIZATION_COLUMNS))
 
 
 # --- Tables 1 / 14 -----------------------------------------------------------------------
@@ -535,7 +515,7 @@ def defense_table(inputs: Inputs, paper_dataset: str | None) -> pd.DataFrame:
                 "paper_dac": _none_to_nan(paper[2]),
             }
         )
-    return pd.DataFrame(rows, columns=_columns(DEFENSE_COLUMNS))
+    return pd.DataFrame(rows, columns=column_names(DEFENSE_COLUMNS))
 
 
 # --- Table 9 / Figure 3 (left) -----------------------------------------------------------
@@ -601,7 +581,7 @@ def distortion_table(inputs: Inputs, paper_dataset: str | None) -> pd.DataFrame:
                 paper_dataset=paper_dataset,
             )
         )
-    frame = pd.DataFrame(rows, columns=_columns(DISTORTION_COLUMNS))
+    frame = pd.DataFrame(rows, columns=column_names(DISTORTION_COLUMNS))
     if frame.empty:
         return frame
     rank = frame["model"].map(lambda model: -1 if model == TARGET else order.get(model, len(order)))
@@ -660,7 +640,7 @@ def logits_table(analysis: str | Path | None, paper_dataset: str | None) -> pd.D
     beside it), then against each one alone. The paper's column k is class index k − 1.
     No analysis file gives an empty table."""
     if analysis is None:
-        return pd.DataFrame(columns=_columns(LOGITS_COLUMNS))
+        return pd.DataFrame(columns=column_names(LOGITS_COLUMNS))
     from decoybench.evaluation.logits_analysis import luring_dominance_rates  # imports torch
 
     arrays = read_npz(analysis)
@@ -689,7 +669,7 @@ def logits_table(analysis: str | Path | None, paper_dataset: str | None) -> pd.D
     if not others:
         return pd.DataFrame(
             [{"luring_defense": luring_name, "note": "no other approach analysed"}],
-            columns=_columns(LOGITS_COLUMNS),
+            columns=column_names(LOGITS_COLUMNS),
         )
     comparisons = [("all", dict(others))] + [(name, {name: others[name]}) for name in others]
     rows: list[dict[str, Any]] = []
@@ -712,7 +692,7 @@ def logits_table(analysis: str | Path | None, paper_dataset: str | None) -> pd.D
                     "note": note,
                 }
             )
-    return pd.DataFrame(rows, columns=_columns(LOGITS_COLUMNS))
+    return pd.DataFrame(rows, columns=column_names(LOGITS_COLUMNS))
 
 
 # --- claims ------------------------------------------------------------------------------
@@ -899,102 +879,40 @@ def build_luring_tables(
         "luring_logits": logits_table(analysis, paper_dataset),
         "luring_claims": claims_table(agreement, characterization, defense),
     }
-    return {name: _integer_counts(frame) for name, frame in frames.items()}
+    return {name: integer_counts(frame, INTEGER_COLUMNS) for name, frame in frames.items()}
 
 
-def _integer_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """Counts as nullable integers, so that a missing count is empty, not 9910.0, in CSV."""
-    frame = frame.copy()
-    for column in frame.columns:
-        if column.endswith(("_count", "_total")) or column in ("n", "n_common", "n_selected"):
-            frame[column] = pd.array(
-                [None if _is_nan(value) else int(value) for value in frame[column]], dtype="Int64"
-            )
-    return frame
-
-
+# Counts besides the rates' `_count` / `_total`: nullable integers in CSV (`integer_counts`).
+INTEGER_COLUMNS: tuple[str, ...] = ("n", "n_common", "n_selected")
 # Markdown: which columns are rates (shown with format_rate), percents and plain decimals.
-_MARKDOWN_FORMATS: dict[str, dict[str, tuple[str, ...]]] = {
-    "luring_agreement": {
-        "rates": ("test_accuracy", "agreement_both_correct", "agreement_same_label"),
-        "percents": ("paper_test", "paper_agree"),
-    },
-    "luring_characterization": {
-        "rates": ("dr", "iar", "dr_own", "iar_own"),
-        "decimals": ("epsilon",),
-    },
-    "luring_defense": {
-        "rates": ("ac_mop", "ac_m", "dac"),
-        "percents": ("paper_ac_mop", "paper_ac_m", "paper_dac"),
-        "decimals": ("epsilon",),
-    },
-    "luring_distortion": {
-        "decimals": (
-            "epsilon",
-            "mean_l0",
-            "mean_l2",
-            "mean_linf",
-            "paper_mean_l2",
-            "paper_mean_linf",
-        ),
-    },
-    "luring_logits": {"rates": ("rate",), "percents": ("paper_rate",)},
-    "luring_claims": {"decimals": ("measured", "threshold")},
+_MARKDOWN_FORMATS: dict[str, MarkdownFormat] = {
+    "luring_agreement": MarkdownFormat(
+        rates=("test_accuracy", "agreement_both_correct", "agreement_same_label"),
+        percents=("paper_test", "paper_agree"),
+    ),
+    "luring_characterization": MarkdownFormat(
+        rates=("dr", "iar", "dr_own", "iar_own"), decimals=("epsilon",)
+    ),
+    "luring_defense": MarkdownFormat(
+        rates=("ac_mop", "ac_m", "dac"),
+        percents=("paper_ac_mop", "paper_ac_m", "paper_dac"),
+        decimals=("epsilon",),
+    ),
+    "luring_distortion": MarkdownFormat(
+        decimals=("epsilon", "mean_l0", "mean_l2", "mean_linf", "paper_mean_l2", "paper_mean_linf")
+    ),
+    "luring_logits": MarkdownFormat(rates=("rate",), percents=("paper_rate",)),
+    "luring_claims": MarkdownFormat(decimals=("measured", "threshold")),
 }
 
 
-def _shown_rate(row: pd.Series, prefix: str) -> str:
-    value, total = row[prefix], row[f"{prefix}_total"]
-    if _is_nan(value) and _is_nan(total):
-        return "—"
-    return format_rate(
-        float(value),
-        float(row[f"{prefix}_low"]),
-        float(row[f"{prefix}_high"]),
-        int(row[f"{prefix}_count"]),
-        int(total),
-    )
-
-
 def markdown(name: str, frame: pd.DataFrame) -> str:
-    """Markdown of one table: its caption line, then the rows with each rate formatted by
-    `format_rate` (value, interval, counts), paper rates as percents, distortions and ε as
-    decimals, absent values as "—"."""
-    formats = _MARKDOWN_FORMATS.get(name, {})
-    rates = formats.get("rates", ())
-    percents, decimals = formats.get("percents", ()), formats.get("decimals", ())
-    hidden = {f"{prefix}{suffix}" for prefix in rates for suffix in RATE_SUFFIXES}
-    shown = pd.DataFrame(index=frame.index)
-    for column in frame.columns:
-        if column in hidden:
-            continue
-        if column in rates:
-            shown[column] = [_shown_rate(row, column) for _, row in frame.iterrows()]
-        elif column in percents:
-            shown[column] = [
-                "—" if _is_nan(value) else f"{100 * float(value):.1f}%" for value in frame[column]
-            ]
-        elif column in decimals:
-            shown[column] = [
-                "—" if _is_nan(value) else f"{float(value):.4g}" for value in frame[column]
-            ]
-        else:
-            shown[column] = ["—" if _is_nan(value) else str(value) for value in frame[column]]
-    body = shown.to_markdown(index=False) if len(shown) else "(no data for this table)"
-    return f"{CAPTIONS.get(name, name)}\n\n{body}\n"
-
-
-def _requested(outputs: Mapping[str, str | Path]) -> dict[str, dict[str, Path]]:
-    requested: dict[str, dict[str, Path]] = {}
-    for key, path in outputs.items():
-        name, _, extension = key.rpartition("_")
-        if name not in LURING_TABLES or extension not in ("csv", "md"):
-            raise ValueError(
-                f"unknown luring table output {key!r}; expected <table>_csv or <table>_md "
-                f"with <table> one of {', '.join(LURING_TABLES)}"
-            )
-        requested.setdefault(name, {})[extension] = Path(path)
-    return requested
+    """Markdown of one table (`markdown_table`): its caption line, then the rows with each
+    rate formatted by `format_rate` (value, interval, counts), paper rates as percents,
+    distortions and ε as decimals, absent values as "—"."""
+    return markdown_table(
+        frame, CAPTIONS.get(name, name), _MARKDOWN_FORMATS.get(name, MarkdownFormat())
+    )
 
 
 def write_luring_tables(
@@ -1009,15 +927,11 @@ def write_luring_tables(
     and/or Markdown, atomically (`decoybench.io.write_text`): `outputs` maps
     "{table}_csv" / "{table}_md" to a path, {table} one of `LURING_TABLES`. Returns every
     table's CSV frame by name."""
-    requested = _requested(outputs)
+    requested = requested_outputs(outputs, LURING_TABLES, "luring")
     frames = build_luring_tables(
         cells=cells, defenses=defenses, analysis=analysis, paper_dataset=paper_dataset
     )
-    for name, paths in requested.items():
-        if "csv" in paths:
-            write_text(paths["csv"], frames[name].to_csv(index=False))
-        if "md" in paths:
-            write_text(paths["md"], markdown(name, frames[name]))
+    write_tables(frames, requested, markdown)
     return frames
 
 

@@ -24,16 +24,15 @@ Tables (name: what it reproduces):
 * ``multitask_classmap``: the training Classmap (Eq. 6, 8; Fig. 6's last panel);
 * ``multitask_claims``: the paper's qualitative claims against explicit thresholds.
 
-The CSV holds raw numbers: each rate as ``{prefix}`` (value), ``{prefix}_low``,
-``{prefix}_high`` (95% Wilson interval), ``{prefix}_count``, ``{prefix}_total``. The Markdown
-shows each rate with `decoybench.evaluation.tables.format_rate` under a one-line caption.
+`decoybench.evaluation.paper_tables` writes them: the CSV with each rate's value, 95% interval,
+count and total; the Markdown with `format_rate` under a one-line caption.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,8 +52,20 @@ from decoybench.evaluation.multitask_paper_numbers import (
     paper_misdetection,
     paper_near_whitebox,
 )
+from decoybench.evaluation.paper_tables import (
+    MarkdownFormat,
+    as_float,
+    column_names,
+    integer_counts,
+    is_nan,
+    markdown_table,
+    percent_text,
+    rate_columns,
+    requested_outputs,
+    write_tables,
+)
 from decoybench.evaluation.tables import format_rate
-from decoybench.io import read_json, write_text
+from decoybench.io import read_json
 
 __all__ = [
     "BENIGN_ACCURACY_GAP",
@@ -85,7 +96,6 @@ UNDEFENDED = "undefended"
 BENIGN_ACCURACY_GAP = 0.02
 GREYBOX_DETECTION_THRESHOLD = 0.90
 MISDETECTION_THRESHOLD = 0.01
-RATE_SUFFIXES: tuple[str, ...] = ("_low", "_high", "_count", "_total")
 # Row order of the attack tables: the paper's columns first (Table III), then the rest.
 ATTACK_ORDER: tuple[str, ...] = ("fgsm", "igs", "deepfool_linf", "deepfool", "cw2", "cw2_combined")
 MODE_LABELS = {"none": "non-targeted"}  # any other target mode is "targeted" (Table V)
@@ -119,72 +129,36 @@ def is_multitask_defense(name: str) -> bool:
     return name == MULTITASK or name.startswith(f"{MULTITASK}_")
 
 
-# --- rates and columns -------------------------------------------------------------------
-
-
-def _rate_columns(prefix: str, rate: Mapping[str, Any] | None) -> dict[str, Any]:
-    """CSV columns of one stored rate (`Rate.as_dict`): value, interval, count, total."""
-    if rate is None:
-        return {prefix: math.nan, **{f"{prefix}{suffix}": math.nan for suffix in RATE_SUFFIXES}}
-    return {
-        prefix: _float(rate.get("value")),
-        f"{prefix}_low": _float(rate.get("ci_low")),
-        f"{prefix}_high": _float(rate.get("ci_high")),
-        f"{prefix}_count": rate.get("count"),
-        f"{prefix}_total": rate.get("total"),
-    }
-
-
-def _columns(spec: Sequence[str]) -> list[str]:
-    """Column names; `name*` expands to a rate's five columns."""
-    columns: list[str] = []
-    for name in spec:
-        if name.endswith("*"):
-            prefix = name[:-1]
-            columns += [prefix, *(f"{prefix}{suffix}" for suffix in RATE_SUFFIXES)]
-        else:
-            columns.append(name)
-    return columns
-
-
-def _is_nan(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def _float(value: Any) -> float:
-    return math.nan if _is_nan(value) else float(value)
+# --- rates -------------------------------------------------------------------------------
+# A stored rate (`Rate.as_dict`) becomes columns as stored (`paper_tables.rate_columns`).
 
 
 def _value(rate: Mapping[str, Any] | None) -> float:
-    return math.nan if rate is None else _float(rate.get("value"))
+    return math.nan if rate is None else as_float(rate.get("value"))
 
 
 def _shown(rate: Mapping[str, Any] | None) -> str:
     """A stored rate as `format_rate` prints it; "—" when absent."""
-    if rate is None or _is_nan(rate.get("total")):
+    if rate is None or is_nan(rate.get("total")):
         return "—"
     return format_rate(
-        _float(rate.get("value")),
-        _float(rate.get("ci_low")),
-        _float(rate.get("ci_high")),
+        as_float(rate.get("value")),
+        as_float(rate.get("ci_low")),
+        as_float(rate.get("ci_high")),
         int(rate["count"]),
         int(rate["total"]),
     )
 
 
-def _percent(value: float | None) -> str:
-    return "—" if _is_nan(value) else f"{100 * float(value):.1f}%"
-
-
 def _paper_percent(value: float | None) -> str:
     """A paper number as the paper prints it: "99.4%", "0.09%", "100%", "8%"."""
-    if _is_nan(value):
+    if is_nan(value):
         return "—"
     return f"{100 * float(value):.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def _points(value: float) -> str:
-    return "—" if _is_nan(value) else f"{100 * value:+.1f} points"
+    return "—" if is_nan(value) else f"{100 * value:+.1f} points"
 
 
 # --- cells -------------------------------------------------------------------------------
@@ -221,8 +195,8 @@ class MultitaskCell:
             defense=str(identity.get("defense", "")),
             key=str(identity.get("attack", "")),
             attack=name,
-            epsilon=None if _is_nan(epsilon) else float(epsilon),
-            kappa=None if _is_nan(kappa) else float(kappa),
+            epsilon=None if is_nan(epsilon) else float(epsilon),
+            kappa=None if is_nan(kappa) else float(kappa),
             target_mode=str(target_mode),
             metrics=metrics,
         )
@@ -311,13 +285,24 @@ def load_inputs(
     )
 
 
+# A cell's identity columns (`_identity`), first in the attack tables.
+IDENTITY_COLUMNS: tuple[str, ...] = (
+    "setting",
+    "attack_key",
+    "attack",
+    "epsilon",
+    "kappa",
+    "target_mode",
+)
+
+
 def _identity(cell: MultitaskCell) -> dict[str, Any]:
     return {
         "setting": cell.setting,
         "attack_key": cell.key,
         "attack": cell.attack,
-        "epsilon": _float(cell.epsilon),
-        "kappa": _float(cell.kappa),
+        "epsilon": as_float(cell.epsilon),
+        "kappa": as_float(cell.kappa),
         "target_mode": cell.target_mode,
     }
 
@@ -329,12 +314,7 @@ def _note_if_no_multitask(cell: MultitaskCell) -> str:
 # --- Table III ---------------------------------------------------------------------------
 
 BLACKBOX_COLUMNS: tuple[str, ...] = (
-    "setting",
-    "attack_key",
-    "attack",
-    "epsilon",
-    "kappa",
-    "target_mode",
+    *IDENTITY_COLUMNS,
     "n",
     "accuracy_original*",
     "accuracy_defended*",
@@ -376,16 +356,16 @@ def blackbox_table(inputs: Inputs, paper_dataset: str | None) -> pd.DataFrame:
                         "accuracy_original_vs_benign",
                         "accuracy_defended_vs_benign",
                     )
-                    for name, value in _rate_columns(prefix, cell.rate(prefix)).items()
+                    for name, value in rate_columns(prefix, cell.rate(prefix)).items()
                 },
-                **_rate_columns("source_asr", cell.cell_rate("source_asr")),
+                **rate_columns("source_asr", cell.cell_rate("source_asr")),
                 "paper_attack": column if original is not None else None,
-                "paper_original": _float(original),
-                "paper_defended": _float(defended),
+                "paper_original": as_float(original),
+                "paper_defended": as_float(defended),
                 "note": _note_if_no_multitask(cell),
             }
         )
-    return pd.DataFrame(rows, columns=_columns(BLACKBOX_COLUMNS))
+    return pd.DataFrame(rows, columns=column_names(BLACKBOX_COLUMNS))
 
 
 # --- Table IV ----------------------------------------------------------------------------
@@ -399,12 +379,7 @@ COUNT_NAMES: tuple[str, ...] = (
     "detected_clean",
 )
 GREYBOX_COLUMNS: tuple[str, ...] = (
-    "setting",
-    "attack_key",
-    "attack",
-    "epsilon",
-    "kappa",
-    "target_mode",
+    *IDENTITY_COLUMNS,
     "detection_rate*",
     "detection_rate_all*",
     "recall*",
@@ -442,15 +417,15 @@ def greybox_table(inputs: Inputs, paper_dataset: str | None) -> pd.DataFrame:
         paper = paper_greybox(paper_dataset, column)
         row: dict[str, Any] = _identity(cell)
         for prefix in GREYBOX_RATES:
-            row.update(_rate_columns(prefix, cell.rate(prefix)))
+            row.update(rate_columns(prefix, cell.rate(prefix)))
         row.update({name: cell.count(name) for name in COUNT_NAMES})
         row.update(
             paper_attack=column if paper is not None else None,
-            paper_detection_rate=_float(paper),
+            paper_detection_rate=as_float(paper),
             note=_note_if_no_multitask(cell),
         )
         rows.append(row)
-    return pd.DataFrame(rows, columns=_columns(GREYBOX_COLUMNS))
+    return pd.DataFrame(rows, columns=column_names(GREYBOX_COLUMNS))
 
 
 # --- Figures 3-5 -------------------------------------------------------------------------
@@ -510,10 +485,10 @@ def cw_sweep_table(inputs: Inputs) -> pd.DataFrame:
             row[f"{prefix}_attack_key"] = None if cell is None else cell.key
         for prefix, (kind, name) in SWEEP_RATES.items():
             cell = chosen[kind]
-            row.update(_rate_columns(prefix, None if cell is None else cell.rate(name)))
+            row.update(rate_columns(prefix, None if cell is None else cell.rate(name)))
         row["note"] = "; ".join(notes)
         rows.append(row)
-    return pd.DataFrame(rows, columns=_columns(CW_SWEEP_COLUMNS))
+    return pd.DataFrame(rows, columns=column_names(CW_SWEEP_COLUMNS))
 
 
 # --- Table V -----------------------------------------------------------------------------
@@ -570,24 +545,24 @@ def near_whitebox_table(inputs: Inputs, paper_dataset: str | None) -> pd.DataFra
         rows.append(
             {
                 "mode": reference.mode,
-                "kappa": _float(reference.kappa),
+                "kappa": as_float(reference.kappa),
                 "attack_key": key,
                 "original_setting": None if bare is None else bare.setting,
                 "defended_setting": None if mine is None else mine.setting,
-                **_rate_columns(
+                **rate_columns(
                     "original_generation_rate",
                     None if bare is None else bare.cell_rate("target_asr"),
                 ),
-                **_rate_columns(
+                **rate_columns(
                     "defended_generation_rate",
                     None if mine is None else mine.rate("generation_rate"),
                 ),
-                "paper_original": _float(paper[0]),
-                "paper_defended": _float(paper[1]),
+                "paper_original": as_float(paper[0]),
+                "paper_defended": as_float(paper[1]),
                 "note": "; ".join(note),
             }
         )
-    frame = pd.DataFrame(rows, columns=_columns(NEAR_WHITEBOX_COLUMNS))
+    frame = pd.DataFrame(rows, columns=column_names(NEAR_WHITEBOX_COLUMNS))
     if frame.empty:
         return frame
     order = frame.assign(
@@ -630,12 +605,12 @@ def benign_table(inputs: Inputs, paper_dataset: str | None) -> pd.DataFrame:
             {
                 "measure": measure,
                 "description": description,
-                **_rate_columns("rate", table6.get(measure)),
-                "paper": _float(value),
+                **rate_columns("rate", table6.get(measure)),
+                "paper": as_float(value),
                 "paper_source": source if value is not None else None,
             }
         )
-    return pd.DataFrame(rows, columns=_columns(BENIGN_COLUMNS))
+    return pd.DataFrame(rows, columns=column_names(BENIGN_COLUMNS))
 
 
 # --- Classmap ----------------------------------------------------------------------------
@@ -659,15 +634,15 @@ def classmap_table(inputs: Inputs) -> pd.DataFrame:
         row: dict[str, Any] = {
             "class": label,
             "paired_label": paired,
-            "n": sum(counted) if counted and not any(_is_nan(v) for v in counted) else None,
+            "n": sum(counted) if counted and not any(is_nan(v) for v in counted) else None,
         }
         row.update({f"count_{j}": counted[j] for j in range(classes)})
         p = confidence[label] if label < len(confidence) else None
-        row.update({f"p_{j}": math.nan if p is None else _float(p[j]) for j in range(classes)})
+        row.update({f"p_{j}": math.nan if p is None else as_float(p[j]) for j in range(classes)})
         row.update(
             pairing=classmap.get("pairing"),
-            fgsm_epsilon=_float(inputs.sidecar.get("classmap_epsilon")),
-            fgsm_success=_float(inputs.sidecar.get("classmap_fgsm_success")),
+            fgsm_epsilon=as_float(inputs.sidecar.get("classmap_epsilon")),
+            fgsm_success=as_float(inputs.sidecar.get("classmap_fgsm_success")),
         )
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
@@ -870,8 +845,8 @@ def _near_whitebox_claim(near_whitebox: pd.DataFrame, paper_dataset: str | None)
     margins = both["defended_generation_rate"] - both["original_generation_rate"]
     worst = both.loc[margins.idxmax()]
     parts = [
-        f"{row.mode} κ={row.kappa:g}: "
-        f"{_percent(row.defended_generation_rate)} vs {_percent(row.original_generation_rate)}"
+        f"{row.mode} κ={row.kappa:g}: {percent_text(row.defended_generation_rate)} vs "
+        f"{percent_text(row.original_generation_rate)}"
         for row in both.itertuples()
     ]
     detail = "measured: the largest defended − original; " + "; ".join(parts)
@@ -883,8 +858,8 @@ def _near_whitebox_claim(near_whitebox: pd.DataFrame, paper_dataset: str | None)
         measured=float(margins.max()),
         holds=bool((margins < 0).all()),
         ours=f"worst {worst['mode']} κ={worst['kappa']:g}: defended "
-        f"{_percent(worst['defended_generation_rate'])} vs original "
-        f"{_percent(worst['original_generation_rate'])} ({len(both)} rows compared)",
+        f"{percent_text(worst['defended_generation_rate'])} vs original "
+        f"{percent_text(worst['original_generation_rate'])} ({len(both)} rows compared)",
         detail=detail,
         **common,
     )
@@ -978,112 +953,56 @@ def build_multitask_tables(
         "multitask_classmap": classmap_table(inputs),
         "multitask_claims": claims_table(inputs, near_whitebox, paper_dataset),
     }
-    return {name: _integer_counts(frame) for name, frame in frames.items()}
+    return {
+        name: integer_counts(frame, INTEGER_COLUMNS, pattern=r"count_\d+")
+        for name, frame in frames.items()
+    }
 
 
+# Counts besides the rates' `_count` / `_total` and the Classmap's `count_<j>`: nullable
+# integers in CSV (`integer_counts`).
 INTEGER_COLUMNS: tuple[str, ...] = (*COUNT_NAMES, "class", "paired_label")
-
-
-def _integer_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """Counts as nullable integers, so that a missing count is empty, not 100.0, in CSV."""
-    frame = frame.copy()
-    for column in frame.columns:
-        if (
-            column.endswith(("_count", "_total"))
-            or column in INTEGER_COLUMNS
-            or re.fullmatch(r"count_\d+", column)
-        ):
-            frame[column] = pd.array(
-                [None if _is_nan(value) else int(value) for value in frame[column]], dtype="Int64"
-            )
-    return frame
-
-
-# Markdown: which columns are rates (shown with format_rate), percents and plain decimals.
-_MARKDOWN_FORMATS: dict[str, dict[str, tuple[str, ...]]] = {
-    "multitask_blackbox": {
-        "rates": (
+# Markdown: which columns are rates (shown with format_rate), percents (as the paper prints
+# them, `_paper_percent`) and plain decimals; the Classmap's p_<j> to 3 decimals.
+_MARKDOWN_FORMATS: dict[str, MarkdownFormat] = {
+    "multitask_blackbox": MarkdownFormat(
+        rates=(
             "accuracy_original",
             "accuracy_defended",
             "accuracy_original_vs_benign",
             "accuracy_defended_vs_benign",
             "source_asr",
         ),
-        "percents": ("paper_original", "paper_defended"),
-        "decimals": ("epsilon", "kappa"),
-    },
-    "multitask_greybox": {
-        "rates": GREYBOX_RATES,
-        "percents": ("paper_detection_rate",),
-        "decimals": ("epsilon", "kappa"),
-    },
-    "multitask_cw_sweep": {"rates": tuple(SWEEP_RATES), "decimals": ("kappa",)},
-    "multitask_near_whitebox": {
-        "rates": ("original_generation_rate", "defended_generation_rate"),
-        "percents": ("paper_original", "paper_defended"),
-        "decimals": ("kappa",),
-    },
-    "multitask_benign": {"rates": ("rate",), "percents": ("paper",)},
-    "multitask_classmap": {"decimals": ("fgsm_epsilon", "fgsm_success"), "p_columns": ("p_",)},
-    "multitask_claims": {"decimals": ("measured", "threshold")},
+        percents=("paper_original", "paper_defended"),
+        decimals=("epsilon", "kappa"),
+    ),
+    "multitask_greybox": MarkdownFormat(
+        rates=GREYBOX_RATES, percents=("paper_detection_rate",), decimals=("epsilon", "kappa")
+    ),
+    "multitask_cw_sweep": MarkdownFormat(rates=tuple(SWEEP_RATES), decimals=("kappa",)),
+    "multitask_near_whitebox": MarkdownFormat(
+        rates=("original_generation_rate", "defended_generation_rate"),
+        percents=("paper_original", "paper_defended"),
+        decimals=("kappa",),
+    ),
+    "multitask_benign": MarkdownFormat(rates=("rate",), percents=("paper",)),
+    "multitask_classmap": MarkdownFormat(
+        decimals=("fgsm_epsilon", "fgsm_success"), patterns=((r"p_\d+", ".3f"),)
+    ),
+    "multitask_claims": MarkdownFormat(decimals=("measured", "threshold")),
 }
 
 
-def _shown_rate(row: pd.Series, prefix: str) -> str:
-    value, total = row[prefix], row[f"{prefix}_total"]
-    if _is_nan(value) and _is_nan(total):
-        return "—"
-    return format_rate(
-        _float(value),
-        _float(row[f"{prefix}_low"]),
-        _float(row[f"{prefix}_high"]),
-        int(row[f"{prefix}_count"]),
-        int(total),
-    )
-
-
 def markdown(name: str, frame: pd.DataFrame) -> str:
-    """Markdown of one table: its caption line, then the rows with each rate formatted by
-    `format_rate` (value, interval, counts), paper rates as percents, ε, κ, p_i and claim
-    numbers as decimals, absent values as "—"."""
-    formats = _MARKDOWN_FORMATS.get(name, {})
-    rates = formats.get("rates", ())
-    percents, decimals = formats.get("percents", ()), formats.get("decimals", ())
-    p_prefixes = formats.get("p_columns", ())
-    hidden = {f"{prefix}{suffix}" for prefix in rates for suffix in RATE_SUFFIXES}
-    shown = pd.DataFrame(index=frame.index)
-    for column in frame.columns:
-        if column in hidden:
-            continue
-        if column in rates:
-            shown[column] = [_shown_rate(row, column) for _, row in frame.iterrows()]
-        elif column in percents:
-            shown[column] = [_paper_percent(value) for value in frame[column]]
-        elif column in decimals:
-            shown[column] = [
-                "—" if _is_nan(value) else f"{float(value):.4g}" for value in frame[column]
-            ]
-        elif any(re.fullmatch(rf"{prefix}\d+", column) for prefix in p_prefixes):
-            shown[column] = [
-                "—" if _is_nan(value) else f"{float(value):.3f}" for value in frame[column]
-            ]
-        else:
-            shown[column] = ["—" if _is_nan(value) else str(value) for value in frame[column]]
-    body = shown.to_markdown(index=False) if len(shown) else "(no data for this table)"
-    return f"{CAPTIONS.get(name, name)}\n\n{body}\n"
-
-
-def _requested(outputs: Mapping[str, str | Path]) -> dict[str, dict[str, Path]]:
-    requested: dict[str, dict[str, Path]] = {}
-    for key, path in outputs.items():
-        name, _, extension = key.rpartition("_")
-        if name not in MULTITASK_TABLES or extension not in ("csv", "md"):
-            raise ValueError(
-                f"unknown multitask table output {key!r}; expected <table>_csv or <table>_md "
-                f"with <table> one of {', '.join(MULTITASK_TABLES)}"
-            )
-        requested.setdefault(name, {})[extension] = Path(path)
-    return requested
+    """Markdown of one table (`markdown_table`): its caption line, then the rows with each
+    rate formatted by `format_rate` (value, interval, counts), paper rates as percents as
+    the paper prints them, ε, κ, p_i and claim numbers as decimals, absent values as "—"."""
+    return markdown_table(
+        frame,
+        CAPTIONS.get(name, name),
+        _MARKDOWN_FORMATS.get(name, MarkdownFormat()),
+        percent=_paper_percent,
+    )
 
 
 def write_multitask_tables(
@@ -1098,15 +1017,11 @@ def write_multitask_tables(
     CSV and/or Markdown, atomically (`decoybench.io.write_text`): `outputs` maps
     "{table}_csv" / "{table}_md" to a path, {table} one of `MULTITASK_TABLES`. Returns every
     table's CSV frame by name."""
-    requested = _requested(outputs)
+    requested = requested_outputs(outputs, MULTITASK_TABLES, "multitask")
     frames = build_multitask_tables(
         cells=cells, defense=defense, defense_json=defense_json, paper_dataset=paper_dataset
     )
-    for name, paths in requested.items():
-        if "csv" in paths:
-            write_text(paths["csv"], frames[name].to_csv(index=False))
-        if "md" in paths:
-            write_text(paths["md"], markdown(name, frames[name]))
+    write_tables(frames, requested, markdown)
     return frames
 
 
@@ -1120,14 +1035,14 @@ def headline_metrics(frames: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     benign = frames.get("multitask_benign")
     if benign is not None:
         for measure, value in zip(benign["measure"], benign["rate"], strict=True):
-            if not _is_nan(value):
+            if not is_nan(value):
                 metrics[f"benign.{measure}"] = float(value)
     claims = frames.get("multitask_claims")
     if claims is not None:
         decided = [
             (key, holds)
             for key, holds in zip(claims["key"], claims["holds"], strict=True)
-            if not _is_nan(holds)
+            if not is_nan(holds)
         ]
         for key, holds in decided:
             metrics[f"claim.{re.sub(r'[^A-Za-z0-9_.-]', '_', str(key))}"] = float(bool(holds))
