@@ -1,0 +1,2 @@
+"""Baseline detectors the deception papers compare against (issue 7): LID, Feature Squeezing,
+MagNet and Trapdoor, each a `ScoreDetector` (decoybench.defenses.baselines.detector)."""

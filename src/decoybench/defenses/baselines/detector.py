@@ -1,0 +1,92 @@
+"""The interface every baseline detector shares: a continuous score, thresholds calibrated on
+clean validation inputs at target false-positive rates (DESIGN.md: 5% and 0.5%)."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["OperatingPoint", "ScoreDetector", "threshold_at_fpr"]
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """A calibrated threshold: inputs scoring above `threshold` are flagged."""
+
+    fpr_target: float
+    threshold: float
+    fpr_realized: float
+
+
+def threshold_at_fpr(clean_scores: Sequence[float] | np.ndarray | Tensor, fpr: float) -> float:
+    """The threshold τ that flags (score > τ) at most ⌊fpr·N⌋ of the N clean scores, as few
+    as possible below that count: τ is the (⌊fpr·N⌋+1)-th largest score, moved halfway to the
+    next larger one when they differ (a margin on both sides). Ties can only lower the
+    realized FPR. The same rule as the attractor detector's calibration."""
+    if not 0.0 <= fpr < 1.0:
+        raise ValueError(f"fpr must be in [0, 1), got {fpr}")
+    scores = np.asarray(
+        clean_scores.detach().cpu() if isinstance(clean_scores, Tensor) else clean_scores,
+        dtype=np.float64,
+    ).reshape(-1)
+    if len(scores) < 2:
+        raise ValueError("calibration needs at least two clean scores")
+    if not np.isfinite(scores).all():
+        raise ValueError("clean scores must be finite")
+    ordered = np.sort(scores)[::-1]
+    allowed = math.floor(fpr * len(scores) + 1e-9)
+    tau = float(ordered[allowed])
+    if allowed > 0 and ordered[allowed - 1] > tau:
+        tau = 0.5 * (tau + float(ordered[allowed - 1]))
+    return tau
+
+
+class ScoreDetector(ABC):
+    """A detector with a continuous score (higher = more likely adversarial).
+
+    Subclasses implement `score`; `calibrate` picks one threshold per target FPR on clean
+    validation inputs, and `is_adversarial` applies the one calibrated for a target FPR.
+    """
+
+    name: str = ""
+
+    def __init__(self) -> None:
+        self.operating_points: dict[float, OperatingPoint] = {}
+
+    @abstractmethod
+    def score(self, x: Tensor) -> Tensor:
+        """Per-input detector score, shape (N,), float, on the CPU."""
+
+    def calibrate(self, x_val: Tensor, fprs: Sequence[float]) -> list[OperatingPoint]:
+        """Thresholds at each target FPR on the clean validation inputs (never the test set)."""
+        scores = self.score(x_val)
+        points = []
+        for fpr in fprs:
+            tau = threshold_at_fpr(scores, fpr)
+            realized = int((scores > tau).sum()) / len(scores)
+            point = OperatingPoint(fpr_target=float(fpr), threshold=tau, fpr_realized=realized)
+            self.operating_points[float(fpr)] = point
+            points.append(point)
+        return points
+
+    def is_adversarial(self, x: Tensor, fpr: float) -> Tensor:
+        """Flags at the operating point calibrated for `fpr`, shape (N,), bool."""
+        try:
+            point = self.operating_points[float(fpr)]
+        except KeyError:
+            calibrated = ", ".join(f"{value:g}" for value in self.operating_points) or "none"
+            raise ValueError(
+                f"{self.name or type(self).__name__}: no operating point at FPR {fpr:g}; "
+                f"calibrated: {calibrated}"
+            ) from None
+        return self.score(x) > point.threshold
+
+    @staticmethod
+    def _cpu(values: Tensor) -> Tensor:
+        return values.detach().to("cpu", torch.float64)
