@@ -248,8 +248,9 @@ def test_dag_writes_the_multitask_tables_and_figures(two_runs) -> None:
     )
     assert near.loc[0, "original_generation_rate_count"] == original["rates"]["target_asr"]["count"]
     benign = pd.read_csv(tables / "multitask_benign.csv").set_index("measure")
-    assert benign.loc["misdetection_rate", "rate_count"] == (
-        sidecar["table6"]["misdetection_rate"]["count"]
+    assert (
+        benign.loc["misdetection_rate", "rate_count"]
+        == (sidecar["table6"]["misdetection_rate"]["count"])
     )
     claims = pd.read_csv(tables / "multitask_claims.csv")
     assert {"benign_accuracy_gap", "greybox_fgsm_detection", "blackbox_fgsm_accuracy"} <= set(

@@ -130,7 +130,6 @@ def test_recipe_weights_must_add_up_to_one() -> None:
 
 
 class _Tiny(Classifier):
-
     def __init__(self) -> None:
         super().__init__(in_channels=1, image_size=4, num_classes=CLASSES)
         self.feature_dim = 5
