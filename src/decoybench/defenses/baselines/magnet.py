@@ -1,0 +1,403 @@
+"""MagNet (Meng & Chen, CCS 2017, "MagNet: a Two-Pronged Defense against Adversarial
+Examples") as a baseline: autoencoder-based detectors that reject inputs far from the manifold
+of clean data, and an autoencoder "reformer" that moves the accepted inputs towards it before
+classification.
+
+Autoencoders (the paper's Table 1; 'same' padding, every layer a 3x3 convolution followed by
+a sigmoid, so outputs lie in [0, 1]; the last layer has as many channels as the input):
+- "mnist_i"  (MNIST Detector I and reformer): Conv 3, AvgPool 2x2, Conv 3, Conv 3,
+  Upsample 2x2 (nearest, as Keras' UpSampling2D), Conv 3, Conv c;
+- "mnist_ii" (MNIST Detector II): Conv 3, Conv 3, Conv c;
+- "cifar10"  (CIFAR-10 detectors and reformer): Conv 3, Conv 3, Conv c.
+Odd spatial sizes: average pooling pads like Keras' padding="same" (ceil) and the upsampled
+map is cropped back to the input size, so every autoencoder preserves the input shape.
+
+Training (`train_autoencoder`): minimise the mean squared error between AE(clip(x + n, 0, 1))
+and the clean x, n ~ N(0, noise²) (the paper's denoising training; noise "volume" 0.1 on
+MNIST), with Adam. Batches are drawn by `torch.randperm(generator=...)` and the noise from the
+same generator, so training is deterministic given the generator (on one device). Choices of
+ours: the noise is resampled every batch (the authors' code draws it once for the whole
+training set), and the paper's L2 regularisation of strength 1e-9 is applied as Adam's
+`weight_decay` (the authors' Keras code puts an activity regulariser of that strength on each
+layer's output; at 1e-9 either is numerically negligible).
+
+Detectors (`ScoreDetector`s, higher = more likely adversarial):
+- `ReconstructionErrorDetector(ae, p)`: score(x) = mean over pixels of |x − AE(x)|^p, the
+  paper's reconstruction error with the L1 (p = 1) or L2 (p = 2) norm (mean, not sum, as in
+  the authors' `AEDetector.mark`);
+- `DivergenceDetector(model, ae, T)`: score(x) = JSD(softmax(f(x)/T) ‖ softmax(f(AE(x))/T)),
+  the paper's probability-divergence detector, f the classifier's logits, T a temperature
+  (the paper: T = 10 and T = 40 on CIFAR-10), with
+      JSD(P ‖ Q) = ½ KL(P ‖ M) + ½ KL(Q ‖ M),  M = ½ (P + Q),  natural log, 0·log 0 = 0,
+  so JSD ∈ [0, log 2] (`jensen_shannon_divergence`).
+
+MagNet (`MagNet(detectors, reformer, model)`): an input is rejected when *any* detector flags
+it; accepted inputs are classified as f(reformer(x)). The paper picks each detector's threshold
+on clean validation data at a fixed false-positive rate per detector (the authors' MNIST
+script: 0.001 each); to hit a *total* FPR budget α, `MagNet.calibrate(x_val, fprs)` gives each
+of the m detectors the budget α/m (a union bound): each flags at most ⌊α/m·N⌋ of the N clean
+validation inputs, so together they flag at most m·⌊α/m·N⌋ ≤ ⌊α·N⌋.
+
+Why custom: MagNet's authors wrote Keras code (github.com/Trevillie/MagNet); ART has no MagNet
+detector, and the defense is a few small convolutional nets and two scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from decoybench.defenses.baselines.detector import (
+    OperatingPoint,
+    ScoreDetector,
+    threshold_at_fpr,
+)
+
+__all__ = [
+    "AUTOENCODERS",
+    "PAPER_SETTINGS",
+    "DivergenceDetector",
+    "MagNet",
+    "MagNetOperatingPoint",
+    "ReconstructionErrorDetector",
+    "build_autoencoder",
+    "jensen_shannon_divergence",
+    "train_autoencoder",
+]
+
+#: Settings of Meng & Chen 2017 and of their code (github.com/Trevillie/MagNet), by source.
+#: Paper: the architectures, the detector norms and temperatures, the MNIST noise volume.
+#: Authors' code (train_defense.py, worker.py, test_defense.py): 100 epochs, batch size 256,
+#: Keras' default Adam (learning rate 1e-3), regularisation strength 1e-9, MNIST detector I
+#: with the L2 and detector II with the L1 error, a drop rate (FPR) of 0.001 per detector.
+#: Values not checked against either source (CIFAR-10 training) are left out.
+PAPER_SETTINGS: dict[str, dict[str, object]] = {
+    "mnist": {
+        "detectors": (("reconstruction", "mnist_i", 2), ("reconstruction", "mnist_ii", 1)),
+        "reformer": "mnist_i",
+        "noise": 0.1,
+        "epochs": 100,
+        "batch_size": 256,
+        "learning_rate": 1e-3,
+        "regularization": 1e-9,
+        "fpr_per_detector": 0.001,
+    },
+    "cifar10": {
+        "detectors": (
+            ("reconstruction", "cifar10", 1),
+            ("divergence", "cifar10", 10.0),
+            ("divergence", "cifar10", 40.0),
+        ),
+        "reformer": "cifar10",
+    },
+}
+
+#: Layer lists of the autoencoders: an int is a 3x3 conv + sigmoid with that many channels
+#: (None: the input's channel count), "avg" a 2x2 average pooling, "up" a 2x2 upsampling.
+AUTOENCODERS: dict[str, tuple[int | str | None, ...]] = {
+    "mnist_i": (3, "avg", 3, 3, "up", 3, None),
+    "mnist_ii": (3, 3, None),
+    "cifar10": (3, 3, None),
+}
+
+
+class _Autoencoder(nn.Module):
+    """Sequential convolutional autoencoder that restores the input's spatial size."""
+
+    def __init__(self, layers: tuple[int | str | None, ...], in_channels: int) -> None:
+        super().__init__()
+        modules: list[nn.Module] = []
+        channels = in_channels
+        for layer in layers:
+            if layer == "avg":
+                modules.append(nn.AvgPool2d(2, ceil_mode=True))
+            elif layer == "up":
+                modules.append(nn.Upsample(scale_factor=2, mode="nearest"))
+            else:
+                out = in_channels if layer is None else int(layer)
+                modules += [nn.Conv2d(channels, out, 3, padding=1), nn.Sigmoid()]
+                channels = out
+        self.layers = nn.ModuleList(modules)
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[-2:]
+        for module in self.layers:
+            x = module(x)
+            if isinstance(module, nn.Upsample):
+                x = x[..., :height, :width]
+        return x
+
+
+def build_autoencoder(name: str, in_channels: int) -> nn.Module:
+    """The paper's autoencoder `name` ("mnist_i", "mnist_ii", "cifar10") for NCHW images with
+    `in_channels` channels; output in [0, 1], same shape as the input."""
+    if name not in AUTOENCODERS:
+        raise ValueError(f"unknown autoencoder {name!r}; known: {', '.join(AUTOENCODERS)}")
+    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+        raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
+    return _Autoencoder(AUTOENCODERS[name], in_channels)
+
+
+def _placement(module: nn.Module) -> tuple[torch.device, torch.dtype]:
+    for parameter in module.parameters():
+        return parameter.device, parameter.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
+
+
+def _check_positive_int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def train_autoencoder(
+    autoencoder: nn.Module,
+    images: Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    noise: float,
+    generator: torch.Generator,
+    weight_decay: float = 1e-9,
+) -> list[float]:
+    """Denoising training of `autoencoder` on clean `images` (NCHW, in [0, 1]), in place.
+
+    Returns the mean training loss (MSE against the clean images) of each epoch.
+    """
+    _check_positive_int(epochs, "epochs")
+    _check_positive_int(batch_size, "batch_size")
+    if noise < 0:
+        raise ValueError(f"noise must be non-negative, got {noise}")
+    device, dtype = _placement(autoencoder)
+    optimizer = torch.optim.Adam(
+        autoencoder.parameters(), lr=learning_rate, weight_decay=weight_decay
+    )
+    autoencoder.train()
+    losses = []
+    for _ in range(epochs):
+        order = torch.randperm(len(images), generator=generator, device=generator.device)
+        total = 0.0
+        for start in range(0, len(images), batch_size):
+            index = order[start : start + batch_size].to(images.device)
+            clean = images[index]
+            perturbation = torch.randn(
+                clean.shape, generator=generator, device=generator.device, dtype=clean.dtype
+            )
+            noisy = (clean + noise * perturbation.to(clean.device)).clamp(0.0, 1.0)
+            clean = clean.to(device=device, dtype=dtype)
+            loss = F.mse_loss(autoencoder(noisy.to(device=device, dtype=dtype)), clean)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(index)
+        losses.append(total / len(images))
+    autoencoder.eval()
+    return losses
+
+
+def jensen_shannon_divergence(p: Tensor, q: Tensor) -> Tensor:
+    """JSD between matching rows of probabilities p, q (N, K): ½KL(p‖m) + ½KL(q‖m), m = ½(p+q),
+    natural log, 0·log 0 = 0; shape (N,), in [0, log 2]."""
+    if p.shape != q.shape or p.ndim != 2:
+        raise ValueError(f"p and q must both be (N, K), got {tuple(p.shape)}, {tuple(q.shape)}")
+    m = 0.5 * (p + q)
+
+    def kl_to_m(a: Tensor) -> Tensor:
+        # a > 0 implies m > 0; where a == 0 the term is 0 by convention.
+        safe = torch.where(a > 0, a / m.clamp_min(torch.finfo(m.dtype).tiny), torch.ones_like(a))
+        return (a * torch.log(safe)).sum(dim=1)
+
+    return (0.5 * (kl_to_m(p) + kl_to_m(q))).clamp_min(0.0)
+
+
+class _BatchedDetector(ScoreDetector):
+    def __init__(self, batch_size: int) -> None:
+        super().__init__()
+        self.batch_size = _check_positive_int(batch_size, "batch_size")
+
+    def _batch_scores(self, batch: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _reference(self) -> nn.Module:
+        raise NotImplementedError
+
+    def score(self, x: Tensor) -> Tensor:
+        if x.ndim != 4:
+            raise ValueError(f"expected NCHW images, got shape {tuple(x.shape)}")
+        device, dtype = _placement(self._reference())
+        scores = []
+        with torch.no_grad():
+            for start in range(0, len(x), self.batch_size):
+                batch = x[start : start + self.batch_size].to(device=device, dtype=dtype)
+                scores.append(self._cpu(self._batch_scores(batch)))
+        if not scores:
+            return torch.zeros(0, dtype=torch.float64)
+        return torch.cat(scores)
+
+
+class ReconstructionErrorDetector(_BatchedDetector):
+    """MagNet's reconstruction-error detector: mean over pixels of |x − AE(x)|^p."""
+
+    name = "magnet_reconstruction"
+
+    def __init__(self, autoencoder: nn.Module, p: int, batch_size: int = 500) -> None:
+        super().__init__(batch_size)
+        if p not in (1, 2) or isinstance(p, bool):
+            raise ValueError(f"p must be 1 or 2 (the paper's L1 / L2 error), got {p!r}")
+        self.autoencoder = autoencoder.eval()
+        self.p = p
+
+    def _reference(self) -> nn.Module:
+        return self.autoencoder
+
+    def _batch_scores(self, batch: Tensor) -> Tensor:
+        self.autoencoder.eval()
+        return (batch - self.autoencoder(batch)).abs().pow(self.p).flatten(1).mean(dim=1)
+
+
+class DivergenceDetector(_BatchedDetector):
+    """MagNet's probability-divergence detector: JSD(softmax(f(x)/T) ‖ softmax(f(AE(x))/T))."""
+
+    name = "magnet_divergence"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        autoencoder: nn.Module,
+        temperature: float,
+        batch_size: int = 500,
+    ) -> None:
+        super().__init__(batch_size)
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r}")
+        self.model = model.eval()
+        self.autoencoder = autoencoder.eval()
+        self.temperature = float(temperature)
+
+    def _reference(self) -> nn.Module:
+        return self.model
+
+    def _batch_scores(self, batch: Tensor) -> Tensor:
+        self.model.eval()
+        self.autoencoder.eval()
+        reformed = self.autoencoder(batch).to(batch.device)
+        p = torch.softmax(self.model(batch).double() / self.temperature, dim=1)
+        q = torch.softmax(self.model(reformed).double() / self.temperature, dim=1)
+        return jensen_shannon_divergence(p, q)
+
+
+@dataclass(frozen=True)
+class MagNetOperatingPoint:
+    """MagNet's thresholds for a total FPR budget: one operating point per detector, each at
+    fpr_target / number of detectors, and the combined FPR realised on the calibration set."""
+
+    fpr_target: float
+    detector_points: tuple[OperatingPoint, ...]
+    fpr_realized: float
+
+
+class MagNet:
+    """MagNet: reject if any detector flags; classify the rest as model(reformer(x))."""
+
+    name = "magnet"
+
+    def __init__(
+        self,
+        detectors: Sequence[ScoreDetector],
+        reformer: nn.Module,
+        model: nn.Module,
+        batch_size: int = 500,
+    ) -> None:
+        if not detectors:
+            raise ValueError("MagNet needs at least one detector")
+        self.detectors = list(detectors)
+        self.reformer = reformer.eval()
+        self.model = model.eval()
+        self.batch_size = _check_positive_int(batch_size, "batch_size")
+        self.operating_points: dict[float, MagNetOperatingPoint] = {}
+
+    def calibrate(self, x_val: Tensor, fprs: Sequence[float]) -> list[MagNetOperatingPoint]:
+        """For each total FPR budget α, each of the m detectors is calibrated at α/m on the
+        clean validation inputs (union bound: together they flag at most ⌊α·N⌋ of them)."""
+        share = len(self.detectors)
+        scores = [detector.score(x_val) for detector in self.detectors]
+        points = []
+        for fpr in fprs:
+            per_detector = []
+            for detector, detector_scores in zip(self.detectors, scores, strict=True):
+                # Calibrate on the scores already computed (the same rule as detector.calibrate).
+                per_detector.append(_calibrate_scores(detector, detector_scores, fpr / share))
+            flags = self._flags(scores, per_detector)
+            point = MagNetOperatingPoint(
+                fpr_target=float(fpr),
+                detector_points=tuple(per_detector),
+                fpr_realized=int(flags.sum()) / len(x_val),
+            )
+            self.operating_points[float(fpr)] = point
+            points.append(point)
+        return points
+
+    @staticmethod
+    def _flags(scores: Sequence[Tensor], points: Sequence[OperatingPoint]) -> Tensor:
+        flags = torch.zeros(len(scores[0]), dtype=torch.bool)
+        for detector_scores, point in zip(scores, points, strict=True):
+            flags |= detector_scores > point.threshold
+        return flags
+
+    def is_adversarial(self, x: Tensor, fpr: float) -> Tensor:
+        """Flags (N,) bool: some detector scores above its threshold for the total FPR `fpr`."""
+        try:
+            point = self.operating_points[float(fpr)]
+        except KeyError:
+            calibrated = ", ".join(f"{value:g}" for value in self.operating_points) or "none"
+            raise ValueError(
+                f"magnet: no operating point at FPR {fpr:g}; calibrated: {calibrated}"
+            ) from None
+        return self._flags(
+            [detector.score(x) for detector in self.detectors], point.detector_points
+        )
+
+    def reform(self, x: Tensor) -> Tensor:
+        """reformer(x), in batches without gradients, on x's device."""
+        device, dtype = _placement(self.reformer)
+        self.reformer.eval()
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, len(x), self.batch_size):
+                batch = x[start : start + self.batch_size].to(device=device, dtype=dtype)
+                outputs.append(self.reformer(batch).to(x.device))
+        if not outputs:
+            return x.clone()
+        return torch.cat(outputs)
+
+    def predict(self, x: Tensor) -> Tensor:
+        """Labels model(reformer(x)).argmax, shape (N,), int64 on the CPU."""
+        device, dtype = _placement(self.model)
+        self.model.eval()
+        labels = []
+        with torch.no_grad():
+            reformed = self.reform(x)
+            for start in range(0, len(reformed), self.batch_size):
+                batch = reformed[start : start + self.batch_size].to(device=device, dtype=dtype)
+                labels.append(self.model(batch).argmax(dim=1).cpu())
+        if not labels:
+            return torch.zeros(0, dtype=torch.long)
+        return torch.cat(labels)
+
+    def classifier(self) -> nn.Module:
+        """The defended classifier reformer → model as one differentiable module (for
+        white-box attacks on the reformer path)."""
+        return nn.Sequential(self.reformer, self.model)
+
+
+def _calibrate_scores(detector: ScoreDetector, scores: Tensor, fpr: float) -> OperatingPoint:
+    tau = threshold_at_fpr(scores, fpr)
+    realized = int((scores > tau).sum()) / len(scores)
+    point = OperatingPoint(fpr_target=float(fpr), threshold=tau, fpr_realized=realized)
+    detector.operating_points[float(fpr)] = point
+    return point
