@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["OperatingPoint", "ScoreDetector", "threshold_at_fpr"]
+PointT = TypeVar("PointT")
+
+__all__ = ["OperatingPoint", "ScoreDetector", "operating_point_at", "threshold_at_fpr"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,18 @@ def threshold_at_fpr(clean_scores: Sequence[float] | np.ndarray | Tensor, fpr: f
     return tau
 
 
+def operating_point_at(points: Mapping[float, PointT], fpr: float, owner: str) -> PointT:
+    """The operating point calibrated for `fpr`; ValueError naming `owner` and the FPRs
+    calibrated when there is none."""
+    try:
+        return points[float(fpr)]
+    except KeyError:
+        calibrated = ", ".join(f"{value:g}" for value in points) or "none"
+        raise ValueError(
+            f"{owner}: no operating point at FPR {fpr:g}; calibrated: {calibrated}"
+        ) from None
+
+
 class ScoreDetector(ABC):
     """A detector with a continuous score (higher = more likely adversarial).
 
@@ -77,14 +92,8 @@ class ScoreDetector(ABC):
 
     def is_adversarial(self, x: Tensor, fpr: float) -> Tensor:
         """Flags at the operating point calibrated for `fpr`, shape (N,), bool."""
-        try:
-            point = self.operating_points[float(fpr)]
-        except KeyError:
-            calibrated = ", ".join(f"{value:g}" for value in self.operating_points) or "none"
-            raise ValueError(
-                f"{self.name or type(self).__name__}: no operating point at FPR {fpr:g}; "
-                f"calibrated: {calibrated}"
-            ) from None
+        owner = self.name or type(self).__name__
+        point = operating_point_at(self.operating_points, fpr, owner)
         return self.score(x) > point.threshold
 
     @staticmethod

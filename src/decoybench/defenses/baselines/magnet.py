@@ -54,6 +54,7 @@ from torch import Tensor, nn
 from decoybench.defenses.baselines.detector import (
     OperatingPoint,
     ScoreDetector,
+    operating_point_at,
     threshold_at_fpr,
 )
 
@@ -351,13 +352,7 @@ class MagNet:
 
     def is_adversarial(self, x: Tensor, fpr: float) -> Tensor:
         """Flags (N,) bool: some detector scores above its threshold for the total FPR `fpr`."""
-        try:
-            point = self.operating_points[float(fpr)]
-        except KeyError:
-            calibrated = ", ".join(f"{value:g}" for value in self.operating_points) or "none"
-            raise ValueError(
-                f"magnet: no operating point at FPR {fpr:g}; calibrated: {calibrated}"
-            ) from None
+        point = operating_point_at(self.operating_points, fpr, "magnet")
         return self._flags(
             [detector.score(x) for detector in self.detectors], point.detector_points
         )
