@@ -33,7 +33,7 @@ from decoybench.evaluation.metrics import accuracy, false_positive_rate
 from decoybench.io import write_text
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import load_checkpoint
-from decoybench.models.training import predict
+from decoybench.models.training import predict, predict_logits
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
 __all__ = [
@@ -75,16 +75,6 @@ def _check_settings(settings: dict[str, Any]) -> None:
         )
 
 
-@torch.no_grad()
-def _softmax(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> np.ndarray:
-    device = next(model.parameters()).device
-    chunks = [
-        torch.softmax(model(images[start : start + batch_size].to(device)), dim=1).cpu()
-        for start in range(0, len(images), batch_size)
-    ]
-    return torch.cat(chunks).double().numpy()
-
-
 def oracle_classmap(
     oracle: torch.nn.Module,
     images: torch.Tensor,
@@ -105,7 +95,7 @@ def oracle_classmap(
         y = labels[start : start + batch_size].to(device)
         adversarial.append(attack(oracle, x, y).x_adv)
     x_adv = torch.cat(adversarial)
-    probabilities = _softmax(oracle, x_adv)
+    probabilities = torch.softmax(predict_logits(oracle, x_adv), dim=1).double().numpy()
     classmap = build_classmap(probabilities, labels.numpy(), num_classes, pairing)
     fooled = float((probabilities.argmax(axis=1) != labels.numpy()).mean())
     return classmap, fooled

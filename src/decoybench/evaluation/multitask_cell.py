@@ -37,25 +37,12 @@ def _fooled(predicted: Tensor, labels: Tensor, targets: Tensor) -> Tensor:
     return torch.where(targets >= 0, predicted == targets, predicted != labels)
 
 
-@torch.no_grad()
-def class_confusion(
-    model: nn.Module, x_adv: Tensor, labels: Tensor, population: Any, batch_size: int = 500
-) -> dict[str, Any]:
-    """The misclassification map of Fig. 6 over `population`: counts[i][j] = examples of
-    class i the model labels j, and confidence[i] = p_i of Eq. 6 (mean softmax; null where a
-    class has no example)."""
-    device = next(model.parameters()).device
+def class_confusion(logits: Tensor, labels: Tensor, population: Any) -> dict[str, Any]:
+    """The misclassification map of Fig. 6 over `population`, from a model's logits on the
+    adversarial examples: counts[i][j] = examples of class i the model labels j, and
+    confidence[i] = p_i of Eq. 6 (mean softmax; null where a class has no example)."""
     selected = np.asarray(population, dtype=bool)
-    probabilities = (
-        torch.cat(
-            [
-                torch.softmax(model(x_adv[start : start + batch_size].to(device)), dim=1).cpu()
-                for start in range(0, len(x_adv), batch_size)
-            ]
-        )
-        .double()
-        .numpy()[selected]
-    )
+    probabilities = torch.softmax(logits, dim=1).double().numpy()[selected]
     true = labels.numpy()[selected]
     num_classes = probabilities.shape[1] if len(probabilities) else int(labels.max()) + 1
     counts = np.zeros((num_classes, num_classes), dtype=np.int64)

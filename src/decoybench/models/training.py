@@ -57,14 +57,22 @@ class TrainingRecipe:
 
 
 @torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Logits of float images in [0, 1] (model in eval mode), batched, on the CPU."""
+    device = next(model.parameters()).device
+    return torch.cat(
+        [
+            model(images[start : start + batch_size].to(device)).cpu()
+            for start in range(0, len(images), batch_size)
+        ]
+    )
+
+
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Predicted labels of float images in [0, 1] (model in eval mode), on the CPU."""
-    device = next(model.parameters()).device
-    labels = [
-        model(images[start : start + batch_size].to(device)).argmax(dim=1).cpu()
-        for start in range(0, len(images), batch_size)
-    ]
-    return torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
+    if len(images) == 0:
+        return torch.empty(0, dtype=torch.long)
+    return predict_logits(model, images, batch_size).argmax(dim=1)
 
 
 def accuracy(model: nn.Module, split: Split, batch_size: int = 500) -> float:
