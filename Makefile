@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-all mlflow-ui
+.PHONY: install run test test-all mlflow-ui mlflow-flush
 
 # Pinned install: pyproject.toml pins the direct dependencies, requirements.lock the rest.
 $(INSTALLED): pyproject.toml requirements.lock
@@ -33,3 +33,7 @@ mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/results/mlflow.db \
 		--default-artifact-root file://$(CURDIR)/results/mlflow-artifacts \
 		--host 127.0.0.1 --port 5000 --workers 1
+
+# Write the MLflow runs still spooled under results/mlflow-spool (e.g. after a killed run).
+mlflow-flush: install
+	$(BIN)/python -m decoybench.tracking flush --spool-dir results/mlflow-spool

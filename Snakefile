@@ -19,6 +19,15 @@ include: "rules/figures.smk"
 
 onstart:
     prepare_tracking()
+    flush_tracking(leftovers=True)
+
+
+onsuccess:
+    flush_tracking()
+
+
+onerror:
+    flush_tracking()
 
 
 rule all:

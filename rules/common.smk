@@ -282,3 +282,16 @@ def prepare_tracking():
 
     uri = resolve_tracking_uri((config.get("mlflow") or {}).get("tracking_uri"))
     ensure_backend(uri, config["name"], artifact_root())
+
+
+def flush_tracking(leftovers=False):
+    """Write the runs jobs spooled (results/mlflow-spool), each to the backend its job
+    resolved; print one line. `leftovers`: an earlier, killed run's (silent if none)."""
+    from decoybench.tracking import default_spool_dir, describe_flush, flush_spool
+
+    spool = default_spool_dir()
+    summary = flush_spool(spool)
+    if leftovers and not (summary["written"] or summary["failed"] or summary["corrupt"]):
+        return
+    label = " (left over from an earlier run)" if leftovers else ""
+    print(describe_flush(summary, spool) + label, file=sys.stderr)

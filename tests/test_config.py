@@ -68,13 +68,13 @@ CASES: list[tuple[Callable[[dict], None], str]] = [
         "evaluation.cells.0.attacks.0 = 'nope' is not a known attack",
     ),
     (
-        lambda c: c["evaluation"]["cells"][FORENSIC_CELL].update(defense="magnet"),
-        f"evaluation.cells.{FORENSIC_CELL}.defense = 'magnet' is not configured in `defenses`; "
+        lambda c: c["evaluation"]["cells"][FORENSIC_CELL].update(defense="honeypot"),
+        f"evaluation.cells.{FORENSIC_CELL}.defense = 'honeypot' is not configured in `defenses`; "
         "configured: attractor, luring, luring_stack, luring_auto, luring_ce",
     ),
     (
-        lambda c: c["defenses"].update(magnet={"approach": "luring"}),
-        "unknown key 'magnet' in defenses; allowed keys: attractor",
+        lambda c: c["defenses"].update(honeypot={"approach": "luring"}),
+        "unknown key 'honeypot' in defenses; allowed keys: attractor",
     ),
     (
         lambda c: c["defenses"]["luring"].update(approach="mimic"),

@@ -26,24 +26,38 @@ DEFENSE_KINDS: dict[str, tuple[str, ...]] = {
     "attractor": ("forensic", "integrated", "transfer"),
     "luring": ("transfer",),
     "multitask": ("transfer", "greybox", "near_whitebox"),
+    # Baseline detectors (decoybench.defenses.baselines). LID, Feature Squeezing and MagNet
+    # leave the classifier as it is: their forensic cells score the white-box sets crafted on
+    # the bare victim. Trapdoor retrains it: its cells are crafted on the trapdoored model, and
+    # in a transfer setting that model is public (the luring paper's Table 20).
+    "lid": ("forensic",),
+    "feature_squeezing": ("forensic",),
+    "magnet": ("forensic",),
+    "trapdoor": ("forensic", "transfer"),
 }
 # Defense types that publish a model of their own for transfer attackers to craft on (a
-# transfer setting without `source`): luring's T = M∘P.
-PUBLIC_MODEL_DEFENSES: tuple[str, ...] = ("luring",)
+# transfer setting without `source`): luring's T = M∘P, the trapdoored model.
+PUBLIC_MODEL_DEFENSES: tuple[str, ...] = ("luring", "trapdoor")
+# Baseline detectors that leave the victim unchanged: an attacker of the defended system
+# crafts exactly what an attacker of the bare victim crafts, so their cells score the
+# victim's white-box adversarial sets instead of crafting their own.
+DETECTION_ONLY_DEFENSES: tuple[str, ...] = ("lid", "feature_squeezing", "magnet")
+# Every defense type a name can have (defense_type), after undefended and attractor.
+_PREFIXED_DEFENSES = ("luring", "multitask", "lid", "feature_squeezing", "magnet", "trapdoor")
 
 
 def defense_type(name: str) -> str:
-    """The type of defense `name` names: `undefended`, `attractor`, `luring` for `luring`
-    and every `luring_<x>` / `luring-<x>` (one entry per approach compared), `multitask` for
-    `multitask` and every `multitask_<x>` / `multitask-<x>` (variants, e.g. without lock)."""
+    """The type of defense `name` names: `undefended`, `attractor`, or one of
+    `_PREFIXED_DEFENSES` for that name and every `<type>_<x>` / `<type>-<x>` (one entry per
+    variant compared, e.g. `luring_stack`; `feature_squeezing` before a bare `feature_`)."""
     if name in ("undefended", "attractor"):
         return name
-    for kind in ("luring", "multitask"):
+    for kind in sorted(_PREFIXED_DEFENSES, key=len, reverse=True):
         if name == kind or name.startswith((f"{kind}_", f"{kind}-")):
             return kind
+    allowed = ", ".join(f"{kind}, {kind}_<name>" for kind in _PREFIXED_DEFENSES)
     raise ConfigError(
-        f"invalid config: unknown defense {name!r}; allowed: undefended, attractor, luring, "
-        "luring_<name>, multitask, multitask_<name>"
+        f"invalid config: unknown defense {name!r}; allowed: undefended, attractor, {allowed}"
     )
 
 
@@ -194,6 +208,39 @@ def cross_check(config: dict[str, Any]) -> None:
             )
         for position, attack in enumerate(cell["attacks"]):
             _require_known("attack", attack, config["attacks"], f"{where}.attacks.{position}")
+        if defense_type(defense) in DETECTION_ONLY_DEFENSES:
+            _check_detection_only_cell(config, cell, where)
+    for name, entry in (config.get("defenses") or {}).items():
+        if defense_type(name) == "lid":
+            _require_known(
+                "attack",
+                entry["training_attack"],
+                config["attacks"],
+                f"defenses.{name}.training_attack",
+            )
+
+
+def whitebox_setting(config: dict[str, Any]) -> str | None:
+    """The first setting of kind whitebox: whose undefended adversarial sets the cells of a
+    detection-only defense (DETECTION_ONLY_DEFENSES) score."""
+    for name, setting in config["settings"].items():
+        if setting["kind"] == "whitebox":
+            return name
+    return None
+
+
+def _check_detection_only_cell(config: dict[str, Any], cell: dict[str, Any], where: str) -> None:
+    if whitebox_setting(config) is None:
+        raise ConfigError(
+            f"invalid config: {where}: defense {cell['defense']!r} scores the white-box sets "
+            "of the undefended victim, but no setting has kind whitebox; add one to `settings`"
+        )
+    if "n_samples" in cell:
+        raise ConfigError(
+            f"invalid config: {where}.n_samples: defense {cell['defense']!r} scores the "
+            f"white-box sets of the undefended victim, whose size their own cells set; remove "
+            "n_samples here (set it on the whitebox/undefended cell)"
+        )
 
 
 def preset_names(presets_dir: str | Path) -> list[str]:

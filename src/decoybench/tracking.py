@@ -4,6 +4,12 @@ Results on disk are the source of truth. `write_run` copies one job's tags, para
 metrics and artifacts into MLflow as a single run and returns its id, or logs a WARNING
 and returns None when MLflow cannot be written: it never raises.
 
+Jobs normally do not write MLflow themselves: `spool_run` saves the run as one JSON file
+under `results/mlflow-spool` (no mlflow import, milliseconds), and `flush_spool` writes
+every spooled run once per workflow (Snakemake `onsuccess`/`onerror`, leftovers at the
+next `onstart`, or `python -m decoybench.tracking flush`). The spooled `write_id` tags
+the run, so a flush that died half-way is resumed by the next one, never duplicated.
+
 The backend is a sqlite database (`results/mlflow.db`). Creating its schema from several
 processes at once fails, so `ensure_backend` creates it once (Snakemake `onstart`) under a
 file lock; parallel writers that later meet 'database is locked' retry with backoff.
@@ -13,6 +19,7 @@ file lock; parallel writers that later meet 'database is locked' retry with back
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -40,12 +47,16 @@ MAX_ENTITIES_PER_BATCH = 1000
 WRITE_ID_TAG = "decoybench.write_id"
 ARTIFACTS_FOLDER = "mlflow-artifacts"
 RUN_STATUSES = frozenset({"RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"})
+SPOOL_FOLDER = "mlflow-spool"
+SPOOL_FORMAT = 1
 
 _BACKOFF_BASE_S = 0.2
 _BACKOFF_CAP_S = 5.0
 _LOCK_TIMEOUT_S = 120.0
 _RETRYABLE_MESSAGES = ("database is locked", "database table is locked", "database is busy")
 _INVALID_KEY_CHARACTERS = re.compile(r"[^/\w.\- :]")
+_FLUSH_LOCK_TIMEOUT_S = 600.0
+_FAILURES_BEFORE_SKIPPING = 3  # failed writes in a row to one backend before its rest waits
 
 
 # --------------------------------------------------------------------------- URIs
@@ -64,6 +75,11 @@ def resolve_tracking_uri(configured: str | None, results_dir: str | Path = "resu
     if configured and configured.strip():
         return configured.strip()
     return default_tracking_uri(results_dir)
+
+
+def default_spool_dir(results_dir: str | Path = "results") -> Path:
+    """`<absolute results_dir>/mlflow-spool`: where jobs spool their runs."""
+    return Path(results_dir).resolve() / SPOOL_FOLDER
 
 
 def artifact_root(results_dir: str | Path = "results") -> str:
@@ -197,15 +213,23 @@ def _metric_value(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 @dataclasses.dataclass
 class JobRecord:
-    """What one job will log as one MLflow run; accumulates without importing mlflow."""
+    """What one job will log as one MLflow run; accumulates without importing mlflow.
+
+    `start_ms` (the run's start time) is when the record was made, i.e. the job started.
+    """
 
     run_name: str
     tags: dict[str, str] = dataclasses.field(default_factory=dict)
     params: dict[str, str] = dataclasses.field(default_factory=dict)
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     artifacts: list[Path] = dataclasses.field(default_factory=list)
+    start_ms: int = dataclasses.field(default_factory=_now_ms)
 
     def log_params(self, mapping: Mapping[str, Any]) -> None:
         """Add params: nested dicts as dotted keys, lists/None as JSON, values <= 6000 chars."""
@@ -245,13 +269,19 @@ class _Plan:
     batches: list[tuple[dict[str, str], dict[str, str], dict[str, float]]]
     uploads: list[Path]
     start_ms: int
+    end_ms: int | None
 
 
 @dataclasses.dataclass
 class _Progress:
-    """What earlier attempts already wrote, so a retry resumes the same run."""
+    """What earlier attempts already wrote, so a retry resumes the same run.
+
+    `resume`: the write_id may already tag a run (an earlier process's flush), so look for
+    it before the first attempt creates one.
+    """
 
     write_id: str
+    resume: bool = False
     attempts: int = 0
     run_id: str | None = None
     batches_done: int = 0
@@ -264,7 +294,9 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-def _plan(record: JobRecord, write_id: str, artifact_size_limit: int) -> _Plan:
+def _plan(
+    record: JobRecord, write_id: str, artifact_size_limit: int, end_ms: int | None = None
+) -> _Plan:
     tags = {
         _sanitize_key(key): _truncate(_param_text(value), MAX_TAG_VALUE_LENGTH)
         for key, value in record.tags.items()
@@ -300,7 +332,8 @@ def _plan(record: JobRecord, write_id: str, artifact_size_limit: int) -> _Plan:
         )
         batch_metrics, metrics = metrics[:room], metrics[room:]
         batches.append((dict(batch_params), dict(batch_tags), dict(batch_metrics)))
-    return _Plan(record.run_name, create_tags, batches, uploads, int(time.time() * 1000))
+    start_ms = int(record.start_ms)
+    return _Plan(record.run_name, create_tags, batches, uploads, start_ms, end_ms)
 
 
 def _experiment_id(tracking_uri: str, experiment_name: str) -> str:
@@ -309,8 +342,8 @@ def _experiment_id(tracking_uri: str, experiment_name: str) -> str:
     return _get_or_create_experiment(tracking_uri, experiment_name, None)
 
 
-def _find_partial_run(client: Any, experiment_id: str, write_id: str) -> str | None:
-    """A run an earlier attempt created without learning its id (kept: one; rest deleted)."""
+def _find_partial_run(client: Any, experiment_id: str, write_id: str) -> Any | None:
+    """The run an earlier attempt created (tagged `write_id`), or None; extra ones deleted."""
     from mlflow.entities import ViewType
 
     runs = client.search_runs(
@@ -320,7 +353,7 @@ def _find_partial_run(client: Any, experiment_id: str, write_id: str) -> str | N
     )
     for extra in runs[1:]:
         client.delete_run(extra.info.run_id)
-    return runs[0].info.run_id if runs else None
+    return runs[0] if runs else None
 
 
 def _write_once(
@@ -332,8 +365,12 @@ def _write_once(
     experiment_id = _experiment_id(tracking_uri, experiment_name)
     client = MlflowClient(tracking_uri)
     progress.attempts += 1
-    if progress.run_id is None and progress.attempts > 1:
-        progress.run_id = _find_partial_run(client, experiment_id, progress.write_id)
+    if progress.run_id is None and (progress.resume or progress.attempts > 1):
+        found = _find_partial_run(client, experiment_id, progress.write_id)
+        if found is not None:
+            progress.run_id = found.info.run_id
+            if found.info.status != "RUNNING":  # set_terminated is the last step: complete
+                return progress.run_id
     if progress.run_id is None:
         run = client.create_run(
             experiment_id, start_time=plan.start_ms, tags=plan.create_tags, run_name=plan.run_name
@@ -355,7 +392,7 @@ def _write_once(
         else:
             client.log_artifact(run_id, str(path))
         progress.uploads_done += 1
-    client.set_terminated(run_id, status)
+    client.set_terminated(run_id, status, end_time=plan.end_ms)
     return run_id
 
 
@@ -395,6 +432,8 @@ def write_run(
     status: str = "FINISHED",
     max_attempts: int = 8,
     artifact_size_limit: int = 20 * 2**20,
+    write_id: str | None = None,
+    end_ms: int | None = None,
 ) -> str | None:
     """Write `record` as exactly one MLflow run; return its id, or None (WARNING) on failure.
 
@@ -402,6 +441,10 @@ def write_run(
     exponential backoff; a retry resumes the run an earlier attempt created instead of
     starting another. Artifacts larger than `artifact_size_limit` bytes are not uploaded:
     their absolute path is recorded in the tag `artifact_path.<name>`.
+
+    The run starts at `record.start_ms` and ends at `end_ms` (None: now). A given
+    `write_id` (tag `decoybench.write_id`) may already tag a run from an earlier process:
+    that run is completed if unfinished, and left as it is if finished, never duplicated.
     """
     where = f"run {record.run_name!r} (experiment {experiment_name!r}, {tracking_uri})"
     try:
@@ -409,8 +452,8 @@ def write_run(
             raise ValueError(
                 f"unknown run status {status!r}; expected one of {sorted(RUN_STATUSES)}"
             )
-        progress = _Progress(write_id=uuid.uuid4().hex)
-        plan = _plan(record, progress.write_id, artifact_size_limit)
+        progress = _Progress(write_id=write_id or uuid.uuid4().hex, resume=write_id is not None)
+        plan = _plan(record, progress.write_id, artifact_size_limit, end_ms)
     except Exception as error:
         logger.warning("MLflow: could not log %s: %s", where, _reason(error))
         return None
@@ -440,6 +483,235 @@ def write_run(
     return None  # unreachable
 
 
+# --------------------------------------------------------------------------- spool
+
+
+def spool_run(
+    record: JobRecord, *, spool_dir: Path, tracking_uri: str, experiment_name: str, status: str
+) -> Path | None:
+    """Save `record` as `<spool_dir>/<write_id>.json` for `flush_spool`; return that file.
+
+    No mlflow import; the file is written atomically. If it cannot be written, the run is
+    written to MLflow now instead (WARNING) and None is returned: never raises, never loses
+    the run silently.
+    """
+    write_id = uuid.uuid4().hex
+    end_ms = _now_ms()
+    target = Path(spool_dir) / f"{write_id}.json"
+    try:
+        if status not in RUN_STATUSES:
+            raise ValueError(
+                f"unknown run status {status!r}; expected one of {sorted(RUN_STATUSES)}"
+            )
+        from decoybench.io import write_json
+
+        write_json(
+            target,
+            {
+                "format": SPOOL_FORMAT,
+                "write_id": write_id,
+                "run_name": str(record.run_name),
+                "tracking_uri": tracking_uri,
+                "experiment_name": experiment_name,
+                "status": status,
+                "start_ms": int(record.start_ms),
+                "end_ms": end_ms,
+                "tags": {str(key): _param_text(value) for key, value in record.tags.items()},
+                "params": {str(key): _param_text(value) for key, value in record.params.items()},
+                "metrics": {
+                    str(key): number
+                    for key, value in record.metrics.items()
+                    if (number := _metric_value(value)) is not None
+                },
+                "artifacts": [str(Path(path).resolve()) for path in record.artifacts],
+            },
+        )
+        return target
+    except Exception as error:
+        logger.warning(
+            "MLflow: could not spool run %r to %s (%s); writing it to MLflow now",
+            record.run_name,
+            target,
+            _reason(error),
+        )
+    run_id = write_run(
+        record,
+        tracking_uri=tracking_uri,
+        experiment_name=experiment_name,
+        status=status,
+        write_id=write_id,
+        end_ms=end_ms,
+    )
+    if run_id is not None:
+        logger.info("MLflow: run %r written directly as %s", record.run_name, run_id)
+    return None
+
+
+def _read_spooled(path: Path) -> dict[str, Any]:
+    """One spool file, checked; ValueError (or OSError) if it cannot be used."""
+    try:
+        spooled = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"not valid JSON ({error})") from error
+    if not isinstance(spooled, dict) or spooled.get("format") != SPOOL_FORMAT:
+        raise ValueError(f"not a spooled run of format {SPOOL_FORMAT}")
+    expected = {
+        "write_id": str,
+        "run_name": str,
+        "tracking_uri": str,
+        "experiment_name": str,
+        "status": str,
+        "start_ms": int,
+        "end_ms": int,
+        "tags": dict,
+        "params": dict,
+        "metrics": dict,
+        "artifacts": list,
+    }
+    for key, kind in expected.items():
+        if not isinstance(spooled.get(key), kind) or isinstance(spooled.get(key), bool):
+            raise ValueError(f"{key!r} missing or not of type {kind.__name__}")
+    if not re.fullmatch(r"[0-9a-f]{32}", spooled["write_id"]):
+        raise ValueError(f"write_id {spooled['write_id']!r} is not a uuid4 hex")
+    if spooled["status"] not in RUN_STATUSES:
+        raise ValueError(f"unknown run status {spooled['status']!r}")
+    return spooled
+
+
+def _set_aside(path: Path, why: str) -> None:
+    corrupt = path.with_name(path.name + ".corrupt")
+    try:
+        path.replace(corrupt)
+    except OSError as error:
+        logger.warning(
+            "MLflow: spool file %s is unusable (%s) and could not be set aside: %s",
+            path,
+            why,
+            _reason(error),
+        )
+        return
+    logger.warning("MLflow: spool file %s is unusable (%s); set aside as %s", path, why, corrupt)
+
+
+def _flush_locked(spool_dir: Path, summary: dict[str, Any]) -> None:
+    entries = []
+    for path in sorted(spool_dir.glob("*.json")):
+        if path.name.startswith("."):  # write_json's temp files
+            continue
+        try:
+            entries.append((path, _read_spooled(path)))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as error:
+            _set_aside(path, _reason(error))
+            summary["corrupt"] += 1
+    entries.sort(key=lambda entry: (entry[1]["start_ms"], entry[0].name))
+    failures: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    for path, spooled in entries:
+        uri = spooled["tracking_uri"]
+        if failures.get(uri, 0) >= _FAILURES_BEFORE_SKIPPING:
+            skipped[uri] = skipped.get(uri, 0) + 1
+            summary["failed"] += 1
+            continue
+        record = JobRecord(
+            run_name=spooled["run_name"],
+            tags=spooled["tags"],
+            params=spooled["params"],
+            metrics=spooled["metrics"],
+            artifacts=[Path(item) for item in spooled["artifacts"]],
+            start_ms=spooled["start_ms"],
+        )
+        run_id = write_run(
+            record,
+            tracking_uri=uri,
+            experiment_name=spooled["experiment_name"],
+            status=spooled["status"],
+            write_id=spooled["write_id"],
+            end_ms=spooled["end_ms"],
+        )
+        if run_id is None:
+            failures[uri] = failures.get(uri, 0) + 1
+            summary["failed"] += 1
+            logger.warning("MLflow: spool file %s kept for the next flush", path)
+            continue
+        failures[uri] = 0
+        summary["written"] += 1
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as error:  # harmless: the next flush finds the run by its write_id
+            logger.warning("MLflow: run %s written but %s not deleted: %s", run_id, path, error)
+    for uri, count in skipped.items():
+        logger.warning(
+            "MLflow: %d more spooled run(s) for %s not tried after %d failures in a row; "
+            "kept for the next flush",
+            count,
+            uri,
+            _FAILURES_BEFORE_SKIPPING,
+        )
+
+
+def flush_spool(spool_dir: Path) -> dict[str, Any]:
+    """Write every run spooled under `spool_dir` to MLflow; delete each file once written.
+
+    Returns {"written", "failed", "corrupt", "seconds"}. Never raises: a run that cannot be
+    written keeps its file (WARNING) for the next flush; an unreadable file is renamed to
+    `<name>.corrupt` (WARNING). Idempotent and crash-safe (runs are found again by their
+    write_id); concurrent flushes are serialised by a lock file in `spool_dir`.
+    """
+    started = time.monotonic()
+    spool_dir = Path(spool_dir)
+    summary: dict[str, Any] = {"written": 0, "failed": 0, "corrupt": 0}
+    try:
+        if spool_dir.is_dir() and any(spool_dir.glob("*.json")):
+            from filelock import FileLock
+
+            with FileLock(str(spool_dir / ".flush.lock"), timeout=_FLUSH_LOCK_TIMEOUT_S):
+                _flush_locked(spool_dir, summary)
+    except Exception as error:  # e.g. the lock timed out: the files stay for the next flush
+        logger.warning("MLflow: flushing %s stopped: %s", spool_dir, _reason(error))
+        with contextlib.suppress(OSError):
+            pending = [path for path in spool_dir.glob("*.json") if not path.name.startswith(".")]
+            summary["failed"] = max(summary["failed"], len(pending))
+    summary["seconds"] = round(time.monotonic() - started, 3)
+    return summary
+
+
+def describe_flush(summary: Mapping[str, Any], spool_dir: str | Path) -> str:
+    """One line for a `flush_spool` summary."""
+    text = f"MLflow spool {spool_dir}: {summary['written']} run(s) written"
+    if summary.get("failed"):
+        text += f", {summary['failed']} kept for the next flush (see the warnings)"
+    if summary.get("corrupt"):
+        text += f", {summary['corrupt']} unreadable file(s) set aside as *.corrupt"
+    return text + f" in {summary['seconds']:.1f} s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m decoybench.tracking flush [--spool-dir DIR]`; exit 1 if any run is kept."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m decoybench.tracking", description="MLflow spool of decoybench jobs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    flush = commands.add_parser("flush", help="write every spooled run to MLflow")
+    flush.add_argument(
+        "--spool-dir",
+        type=Path,
+        default=None,
+        help=f"spool folder (default: results/{SPOOL_FOLDER} under the current directory)",
+    )
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    spool_dir = arguments.spool_dir or default_spool_dir()
+    summary = flush_spool(spool_dir)
+    print(describe_flush(summary, spool_dir))
+    return 1 if summary["failed"] else 0
+
+
 # --------------------------------------------------------------------------- provenance
 
 
@@ -459,3 +731,7 @@ def git_commit(cwd: str | Path = ".") -> str:
     if not commit:
         return "unknown"
     return f"{commit}-dirty" if dirty else commit
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -6,9 +6,11 @@ Workflow scripts stay thin:
         summary = some_package_function(..., device=run.device, progress=run.log_stream)
         run.log_metrics(summary)
 
-The MLflow run is written once, when the job's work is done (or failed), so results on
+The MLflow run is recorded once, when the job's work is done (or failed), so results on
 disk never wait on, nor depend on, the tracking server: a failed MLflow write is only a
-warning in the job's log.
+warning in the job's log. By default (config `mlflow.defer`) the run is spooled to
+`results/mlflow-spool` and written when the workflow ends (`tracking.flush_spool`);
+`mlflow.defer: false` writes it from the job.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from decoybench.config import config_hash
-from decoybench.tracking import JobRecord, git_commit, resolve_tracking_uri, write_run
+from decoybench.tracking import (
+    JobRecord,
+    default_spool_dir,
+    git_commit,
+    resolve_tracking_uri,
+    spool_run,
+    write_run,
+)
 
 logger = logging.getLogger("decoybench.workflow")
 
@@ -131,7 +140,9 @@ def job(snakemake: Any, artifacts: tuple[str, ...] = ()) -> Iterator[Job]:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     handle = Job(config=config, record=record, log_stream=log_stream, threads=threads)
-    tracking_uri = resolve_tracking_uri((config.get("mlflow") or {}).get("tracking_uri"))
+    mlflow_config = config.get("mlflow") or {}
+    tracking_uri = resolve_tracking_uri(mlflow_config.get("tracking_uri"))
+    defer = mlflow_config.get("defer", True) is not False
     status = "FAILED"
     try:
         logger.info("job %s started (threads=%d)", record.run_name, threads)
@@ -144,12 +155,25 @@ def job(snakemake: Any, artifacts: tuple[str, ...] = ()) -> Iterator[Job]:
             record.log_artifact(Path(snakemake.output[key]))
         status = "FINISHED"
     finally:
-        run_id = write_run(
-            record, tracking_uri=tracking_uri, experiment_name=config["name"], status=status
-        )
-        logger.info(
-            "job %s %s; MLflow run %s", record.run_name, status.lower(), run_id or "not written"
-        )
+        if defer:
+            spooled = spool_run(
+                record,
+                spool_dir=default_spool_dir(),
+                tracking_uri=tracking_uri,
+                experiment_name=config["name"],
+                status=status,
+            )
+            outcome = (
+                f"MLflow run spooled to {spooled}"
+                if spooled is not None
+                else "MLflow run not spooled (see the warning above)"
+            )
+        else:
+            run_id = write_run(
+                record, tracking_uri=tracking_uri, experiment_name=config["name"], status=status
+            )
+            outcome = f"MLflow run {run_id or 'not written'}"
+        logger.info("job %s %s; %s", record.run_name, status.lower(), outcome)
         root.removeHandler(handler)
         sys.stdout, sys.stderr = previous_streams
         if log_stream is not sys.stderr:

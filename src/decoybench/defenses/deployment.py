@@ -17,6 +17,12 @@ differentiates and what the evaluation scores:
 |              |             | without Z′ (Z); scored on Z*         |                      |
 | multitask*   | near_whitebox | crafted and scored on the whole    | Classmap pair check  |
 |              |             | defended model (heads exposed)       |                      |
+| lid*, fs*,   | forensic    | the victim C (the detector is        | the baseline's       |
+| magnet*      |             | separate and hidden; cells score the | detector at each FPR |
+|              |             | victim's white-box sets)             |                      |
+| trapdoor*    | forensic    | the trapdoored model, detector hidden| signature detector   |
+| trapdoor*    | transfer    | C; the trapdoored model is public    | M(x) ≠ public(x)     |
+(fs* = feature_squeezing*)
 
 Luring (Bernhard et al., 2021, Sec. 4.1) publishes T = M∘P and keeps M hidden: a transfer
 setting without a `source` model crafts on T (`DeployedSystem.public`) and scores on M, with
@@ -26,6 +32,11 @@ Multi-task (Wang et al., 2019) deploys the defended oracle; the bare oracle (the
 checkpoint) stays available as `original`, so every cell also scores the paper's "Original"
 rows on the same adversarial set. In a grey-box setting the attacker differentiates the
 defended network without its Z′ branch (`attacked`: its trunk and head Z, Sec. IV-D2).
+
+Baselines (decoybench.defenses.baselines) are detectors with thresholds calibrated on the
+clean validation split; LID, Feature Squeezing and MagNet sit beside an unchanged victim.
+Trapdoor deploys its retrained model; in a transfer setting that model plays luring's public
+model (the luring paper's Table 20), and the cell reports luring's rates.
 """
 
 from __future__ import annotations
@@ -41,6 +52,11 @@ from torch import Tensor, nn
 
 from decoybench.config import DEFENSE_KINDS, ConfigError, defense_type
 from decoybench.defenses.attractor import AttractorDefense, ForensicDetector
+from decoybench.defenses.baseline_checkpoint import (
+    BASELINE_TYPES,
+    CalibratedDetector,
+    load_baseline,
+)
 from decoybench.defenses.luring_checkpoint import load_augmented
 from decoybench.defenses.multitask import MultitaskModel
 from decoybench.defenses.multitask_checkpoint import load_multitask
@@ -60,7 +76,7 @@ class DeployedSystem:
 
     model: nn.Module
     sidecar: dict[str, Any]
-    detectors: dict[float, ForensicDetector] = field(default_factory=dict)
+    detectors: dict[float, ForensicDetector | CalibratedDetector] = field(default_factory=dict)
     recover: Callable[[Tensor], Tensor] | None = None
     public: nn.Module | None = None
     public_sidecar: dict[str, Any] = field(default_factory=dict)
@@ -141,6 +157,10 @@ def load_system(
             original=model.eval(),
             attacked=defended.base if kind == "greybox" else None,
         )
+    if kind_of_defense in BASELINE_TYPES:
+        return _baseline_system(
+            model, sidecar, defense, kind, defense_path, model_path, device, data_sha256
+        )
     attractor = load_attractor_defense(model, defense_path, device)
     deployed = (
         attractor.integrated() if kind == "integrated" else attractor.model_seen_by_attacker()
@@ -153,4 +173,33 @@ def load_system(
             for point in attractor.operating_points
         },
         recover=attractor.recover,
+    )
+
+
+def _baseline_system(
+    victim: nn.Module,
+    victim_sidecar: dict[str, Any],
+    defense: str,
+    kind: str,
+    defense_path: str | Path,
+    model_path: str | Path,
+    device: torch.device | str,
+    data_sha256: str,
+) -> DeployedSystem:
+    """A baseline as the module table deploys it."""
+    baseline = load_baseline(
+        defense_path, model_path, device=device, expected={"data_sha256": data_sha256}
+    )
+    name = f"{victim_sidecar.get('name', 'victim')}+{defense}"
+    if kind == "transfer":  # trapdoor: the trapdoored model is public, M stays hidden
+        return DeployedSystem(
+            model=victim.eval(),
+            sidecar=victim_sidecar,
+            public=baseline.model,
+            public_sidecar={**baseline.sidecar, "name": name, "approach": baseline.baseline},
+        )
+    return DeployedSystem(
+        model=baseline.model.eval(),
+        sidecar={**victim_sidecar, "name": f"{name}[{kind}]"},
+        detectors=baseline.detectors(),
     )

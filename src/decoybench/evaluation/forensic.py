@@ -54,7 +54,8 @@ def forensic_metrics(
     """Per operating point: TPR (detection on successful x'), FPR (clean test), AUC (clean test
     vs successful x'), overall ASR (successful and undetected, over attempted) and the
     recovery rate on detected successful x'. Detector scores do not depend on the operating
-    point, so they are computed once (by the first detector)."""
+    point, so they are computed once (by the first detector); a detector whose flags are
+    exactly score > `score_threshold` (the baselines') gets its flags from those scores."""
     successful = np.asarray(successful, dtype=bool)
     attempted = np.asarray(attempted, dtype=bool)
     labels = np.asarray(labels)
@@ -67,8 +68,14 @@ def forensic_metrics(
     recovered = None if recover is None else _batched(recover, x_adv, batch_size)
     points = []
     for fpr, detector in detectors.items():
-        detected = _batched(detector.is_adversarial, x_adv, batch_size).astype(bool)
-        detected_clean = _batched(detector.is_adversarial, x_clean_test, batch_size).astype(bool)
+        threshold = getattr(detector, "score_threshold", None)
+        if threshold is not None:  # flags are score > threshold: reuse the scores above
+            detected = adversarial_scores > threshold
+            detected_clean = clean_scores > threshold
+        else:
+            detected = _batched(detector.is_adversarial, x_adv, batch_size).astype(bool)
+            detected_clean = _batched(detector.is_adversarial, x_clean_test, batch_size)
+            detected_clean = detected_clean.astype(bool)
         point: dict[str, Any] = {
             "fpr_target": float(fpr),
             "tpr": detection_rate(detected, successful).as_dict(),

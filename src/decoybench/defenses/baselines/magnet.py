@@ -321,12 +321,18 @@ class MagNet:
         self.model = model.eval()
         self.batch_size = _check_positive_int(batch_size, "batch_size")
         self.operating_points: dict[float, MagNetOperatingPoint] = {}
+        # Mean and standard deviation of each detector's clean calibration scores (`score`).
+        self.score_location: Tensor | None = None
+        self.score_scale: Tensor | None = None
 
     def calibrate(self, x_val: Tensor, fprs: Sequence[float]) -> list[MagNetOperatingPoint]:
         """For each total FPR budget α, each of the m detectors is calibrated at α/m on the
         clean validation inputs (union bound: together they flag at most ⌊α·N⌋ of them)."""
         share = len(self.detectors)
         scores = [detector.score(x_val) for detector in self.detectors]
+        stacked = torch.stack(scores)
+        self.score_location = stacked.mean(dim=1)
+        self.score_scale = stacked.std(dim=1).clamp_min(torch.finfo(stacked.dtype).tiny)
         points = []
         for fpr in fprs:
             per_detector = []
@@ -342,6 +348,17 @@ class MagNet:
             self.operating_points[float(fpr)] = point
             points.append(point)
         return points
+
+    def score(self, x: Tensor) -> Tensor:
+        """One continuous score for threshold-free measures (AUC): the largest detector score
+        in units of that detector's clean calibration spread, max_i (s_i(x) − μ_i) / σ_i.
+        The flags (`is_adversarial`) keep MagNet's own rule, one threshold per detector."""
+        if self.score_location is None or self.score_scale is None:
+            raise ValueError("magnet: call calibrate before score")
+        scores = torch.stack([detector.score(x) for detector in self.detectors])
+        location = self.score_location.to(scores.dtype).unsqueeze(1)
+        scale = self.score_scale.to(scores.dtype).unsqueeze(1)
+        return ((scores - location) / scale).amax(dim=0)
 
     @staticmethod
     def _flags(scores: Sequence[Tensor], points: Sequence[OperatingPoint]) -> Tensor:
