@@ -12,6 +12,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/defenses.smk"
+include: "rules/baselines.smk"
 include: "rules/attacks.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
@@ -52,3 +53,10 @@ rule multitask:
     """The multitask paper on every target: Tables III-VI, the Classmap, Figures 3-6."""
     input:
         multitask_outputs(),
+
+
+rule baselines:
+    """LID, Feature Squeezing, MagNet and Trapdoor beside the deception defenses: the
+    attractors paper's Table III, the luring paper's Table 20 and the heat map."""
+    input:
+        baseline_outputs(),

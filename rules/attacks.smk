@@ -8,6 +8,9 @@ stay separate files (adv/ and eval/), each written atomically.
 
 rule attack_cell:
     """Craft `attack` on the setting's crafting system, then score the set on the target."""
+    wildcard_constraints:
+        # Detection-only baselines score the victim's white-box sets (rules/baselines.smk).
+        defense=_alternatives(crafting_defenses()),
     input:
         unpack(dataset_files),
         unpack(cell_inputs),

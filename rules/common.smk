@@ -13,10 +13,12 @@ from decoybench.environment import export_for_jobs
 export_for_jobs(_SOURCE)
 
 from decoybench.config import (
+    DETECTION_ONLY_DEFENSES,
     ConfigError,
     defense_type,
     prepare_config,
     validate_config,
+    whitebox_setting,
 )
 
 
@@ -116,9 +118,12 @@ def cell_samples(wildcards):
 
 
 def cell_metrics(wildcards):
+    """Every cell but those of the detection-only baselines, whose ASR is the white-box
+    cell's on the same set (their detection is in the baseline comparison tables)."""
     return [
         f"results/{wildcards.dataset}/eval/{setting}/{defense}/{attack}.json"
         for setting, defense, attack in evaluation_cells(wildcards.dataset)
+        if defense_type(defense) not in DETECTION_ONLY_DEFENSES
     ]
 
 
@@ -264,6 +269,96 @@ def multitask_outputs():
     ]
 
 
+BASELINE_TYPES = ("lid", "feature_squeezing", "magnet", "trapdoor")
+# Column groups of the comparison table (the attractors paper's Table III), in its order.
+COMPARISON_GROUPS = ("attractor", *BASELINE_TYPES)
+BASELINE_TABLES = ("baseline_comparison", "baseline_luring")
+BASELINE_FIGURES = ("baseline_asr",)
+
+
+def crafting_defenses():
+    """Defenses whose cells craft their own adversarial sets (attack_cell): all but the
+    detection-only baselines, which score the victim's white-box sets."""
+    names = ["undefended", *(config.get("defenses") or {})]
+    return [name for name in names if defense_type(name) not in DETECTION_ONLY_DEFENSES]
+
+
+def detection_only_defenses():
+    return [
+        name
+        for name in config.get("defenses") or {}
+        if defense_type(name) in DETECTION_ONLY_DEFENSES
+    ]
+
+
+def detection_cells(defense):
+    """(setting, attack) of each configured cell of a detection-only defense."""
+    return [
+        (setting, attack)
+        for setting, name, attack in evaluation_cells(None)
+        if name == defense
+    ]
+
+
+def whitebox_set(dataset, attack):
+    """The white-box adversarial set of `attack` on the undefended victim."""
+    return f"results/{dataset}/adv/{whitebox_setting(config)}/undefended/{attack}.npz"
+
+
+def comparison_defenses():
+    """{column group: defense} of the comparison table: the first configured defense of each
+    group (the attractor and every baseline type)."""
+    chosen = {}
+    for group in COMPARISON_GROUPS:
+        names = defenses_of_type(group)
+        if names:
+            chosen[group] = names[0]
+    return chosen
+
+
+def table20_luring_defense():
+    """The luring defense of the luring paper's Table 20: the first with approach luring."""
+    for name in luring_defenses():
+        if config["defenses"][name].get("approach") == "luring":
+            return name
+    return None
+
+
+def baseline_cell_metrics(wildcards):
+    """The cells the comparison tables and figure read: forensic cells of the comparison
+    defenses, transfer cells of the Table 20 luring and trapdoor defenses, and the white-box
+    cells on the undefended victim (the ASR beside each detector)."""
+    compared = set(comparison_defenses().values())
+    table20 = {table20_luring_defense(), comparison_defenses().get("trapdoor")} - {None}
+    paths = []
+    for setting, defense, attack in evaluation_cells(wildcards.dataset):
+        kind = config["settings"][setting]["kind"]
+        if (
+            (defense in compared and kind == "forensic")
+            or (defense in table20 and kind == "transfer")
+            or (defense == "undefended" and kind == "whitebox")
+        ):
+            paths.append(f"results/{wildcards.dataset}/eval/{setting}/{defense}/{attack}.json")
+    return paths
+
+
+def baseline_outputs():
+    """The comparison of the deception defenses with the baselines per target: the
+    attractors paper's Table III, the luring paper's Table 20 and the heat map."""
+    if not any(defenses_of_type(kind) for kind in BASELINE_TYPES):
+        return []
+    return [
+        f"results/{dataset}/{folder}/{name}.{extension}"
+        for dataset in config["targets"]
+        for folder, names, extensions in (
+            ("tables", BASELINE_TABLES, ("csv", "md")),
+            ("figures", BASELINE_FIGURES, ("png", "pdf")),
+        )
+        for name in names
+        for extension in extensions
+    ]
+
+
 def all_outputs():
     outputs = []
     for dataset in config["targets"]:
@@ -273,7 +368,13 @@ def all_outputs():
             f"results/{dataset}/figures/attack_success.png",
             f"results/{dataset}/figures/attack_success.pdf",
         ]
-    return outputs + attractor_outputs() + luring_outputs() + multitask_outputs()
+    return (
+        outputs
+        + attractor_outputs()
+        + luring_outputs()
+        + multitask_outputs()
+        + baseline_outputs()
+    )
 
 
 def prepare_tracking():

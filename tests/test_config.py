@@ -214,6 +214,152 @@ def test_cell_presets_join_the_cell(repository_root, default_config) -> None:
     assert "presets" in config["evaluation"]["cells"][0], "the input config is not modified"
 
 
+# The baseline detectors of the default config (attractors Table III, luring Table 20).
+BASELINES = ("lid", "feature_squeezing", "magnet", "trapdoor")
+PAPER_CONFIGS = [
+    "attractors-mnist",
+    "attractors-cifar10",
+    "luring-mnist",
+    "luring-svhn",
+    "luring-cifar10",
+    "multitask-mnist",
+    "multitask-cifar10",
+]
+# (in_channels, image_size) of each paper data set.
+IMAGE_SHAPES = {"mnist": (1, 28), "svhn": (3, 32), "cifar10": (3, 32)}
+
+
+def _merged_paper_config(repository_root, default_config, name: str) -> dict[str, Any]:
+    """config/paper/<name>.yaml merged over the default as `--configfile` does, then
+    prepared (null defenses dropped, presets expanded) as the Snakefile does."""
+    from snakemake.utils import update_config
+
+    from decoybench.config import prepare_config
+
+    config = copy.deepcopy(default_config)
+    update_config(config, load_yaml(repository_root / "config" / "paper" / f"{name}.yaml"))
+    return prepare_config(config, repository_root / "config" / "attacks")
+
+
+def test_paper_config_list_is_complete(repository_root) -> None:
+    found = {path.stem for path in (repository_root / "config" / "paper").glob("*.yaml")}
+    assert found == set(PAPER_CONFIGS)
+
+
+@pytest.mark.parametrize("name", PAPER_CONFIGS)
+def test_every_paper_config_validates_with_its_baselines(
+    repository_root, default_config, name
+) -> None:
+    """Each paper config validates merged over the default, keeps the baselines its paper
+    compares with (attractors: all four; luring: Trapdoor; multitask: none) and gives each
+    a trapdoor signature layer that exists in its victim: null (`features`) or the pooled
+    output of the last convolutional block, as the default's 9 on DEEPSEC's MNIST CNN."""
+    from torch import nn
+
+    from decoybench.models.architectures import build_model
+
+    expanded = _merged_paper_config(repository_root, default_config, name)
+    validate_config(expanded)
+    paper, dataset = name.split("-")
+    expected = {"attractors": set(BASELINES), "luring": {"trapdoor"}, "multitask": set()}[paper]
+    assert set(BASELINES) & set(expanded["defenses"]) == expected
+    for baseline in expected:
+        assert expanded["defenses"][baseline]["fprs"] == [0.05, 0.005]
+    if "trapdoor" not in expected:
+        return
+    trapdoor = expanded["defenses"]["trapdoor"]
+    assert (trapdoor["mask_size"], trapdoor["injection_ratio"]) == (6, 0.1)
+    assert trapdoor["mask_ratio"] == (1.0 if dataset == "mnist" else 0.1)
+    assert trapdoor["initialize"] == "victim" and trapdoor["epochs"] > 6  # the default's 6
+    layer = trapdoor["signature_layer"]
+    if layer is not None:
+        in_channels, image_size = IMAGE_SHAPES[dataset]
+        architecture = expanded["models"][expanded["victim"]]["architecture"]
+        trunk = list(
+            build_model(
+                architecture, in_channels=in_channels, image_size=image_size, num_classes=10
+            ).trunk.children()
+        )
+        assert 0 <= layer < len(trunk), (architecture, layer)
+        assert isinstance(trunk[layer], nn.MaxPool2d), (architecture, trunk[layer])
+        assert not any(isinstance(module, nn.Conv2d) for module in trunk[layer:])
+
+
+@pytest.mark.parametrize("name", ["attractors-mnist", "attractors-cifar10"])
+def test_attractors_baseline_cells(repository_root, default_config, name) -> None:
+    """Table III: LID, FS and MagNet have one forensic cell each, scoring exactly the attacks
+    of the whitebox/undefended cell (so every white-box set they score is crafted, at that
+    cell's size); Trapdoor's forensic cell holds the Trapdoor paper's settings. The data set's
+    papers' settings: LID k = 20 on minibatches of 100, trained on a preset attack; FS's
+    squeezers; MagNet's detectors and the authors' schedule."""
+    expanded = _merged_paper_config(repository_root, default_config, name)
+    dataset = name.split("-")[1]
+    cells = expanded["evaluation"]["cells"]
+    (whitebox,) = [c for c in cells if (c["setting"], c["defense"]) == ("whitebox", "undefended")]
+    trapdoor_preset = load_yaml(repository_root / "config" / "attacks" / "trapdoor.yaml")
+    trapdoor_labels = [f"trapdoor.{label}" for label in trapdoor_preset["attacks"]]
+    assert set(trapdoor_labels) <= set(whitebox["attacks"])
+    for defense in ("lid", "feature_squeezing", "magnet"):
+        (cell,) = [c for c in cells if c["defense"] == defense]
+        assert expanded["settings"][cell["setting"]]["kind"] == "forensic"
+        assert "n_samples" not in cell
+        assert cell["attacks"] == whitebox["attacks"]
+    (trapdoor,) = [c for c in cells if c["defense"] == "trapdoor"]
+    assert expanded["settings"][trapdoor["setting"]]["kind"] == "forensic"
+    assert trapdoor["attacks"] == trapdoor_labels
+
+    defenses = expanded["defenses"]
+    lid = defenses["lid"]
+    assert (lid["k"], lid["batch_size"]) == (20, 100)
+    assert lid["training_attack"] == f"deepsec-{dataset}.pgd"
+    assert lid["training_attack"] in whitebox["attacks"] and lid["training_samples"] >= 1000
+    bits = {"mnist": 1, "cifar10": 5}[dataset]
+    assert defenses["feature_squeezing"]["squeezers"] == [
+        {"squeezer": "bit_depth", "bits": bits},
+        {"squeezer": "median", "size": 2},
+    ]
+    magnet = defenses["magnet"]
+    detectors = {
+        "mnist": [
+            {"autoencoder": "mnist_i", "score": "reconstruction", "p": 2},
+            {"autoencoder": "mnist_ii", "score": "reconstruction", "p": 1},
+        ],
+        "cifar10": [
+            {"autoencoder": "cifar10", "score": "reconstruction", "p": 1},
+            {"autoencoder": "cifar10", "score": "divergence", "temperature": 10.0},
+            {"autoencoder": "cifar10", "score": "divergence", "temperature": 40.0},
+        ],
+    }[dataset]
+    assert magnet["detectors"] == detectors
+    assert magnet["reformer"] == {"mnist": "mnist_i", "cifar10": "cifar10"}[dataset]
+    schedule = ("epochs", "batch_size", "learning_rate", "noise", "regularization")
+    assert tuple(magnet[key] for key in schedule) == (100, 256, 1e-3, 0.1, 1e-9)
+
+
+@pytest.mark.parametrize("name", ["luring-mnist", "luring-svhn", "luring-cifar10"])
+def test_luring_configs_have_a_table_20_trapdoor_cell(repository_root, default_config, name):
+    """Table 20: one transfer cell crafted on the trapdoored model (no `source`: the public
+    model) with FGSM, MIM, DIM, MIM-TI and DIM-TI at each of the preset's three ε, on as
+    many images as the luring cells."""
+    expanded = _merged_paper_config(repository_root, default_config, name)
+    cells = expanded["evaluation"]["cells"]
+    (trapdoor,) = [c for c in cells if c["defense"] == "trapdoor"]
+    setting = expanded["settings"][trapdoor["setting"]]
+    assert setting["kind"] == "transfer" and "source" not in setting
+    (luring,) = [c for c in cells if c["defense"] == "luring"]
+    assert trapdoor["setting"] == luring["setting"]
+    assert trapdoor.get("n_samples") == luring.get("n_samples")
+    found = {}
+    for label in trapdoor["attacks"]:
+        entry = expanded["attacks"][label]
+        found.setdefault(entry["attack"], set()).add(entry["epsilon"])
+        assert label in luring["attacks"], label  # the luring cell's very attack
+    assert set(found) == {"fgsm", "mim", "dim", "mim_ti", "dim_ti"}
+    epsilons = {eps for values in found.values() for eps in values}
+    assert len(epsilons) == 3 and all(values == epsilons for values in found.values())
+    assert len(trapdoor["attacks"]) == 15
+
+
 @pytest.mark.parametrize("name", ["attractors-mnist", "attractors-cifar10"])
 def test_paper_configs_cover_all_eighteen_attacks(repository_root, default_config, name) -> None:
     """Merged over the default as `--configfile` does, each paper config validates and its
@@ -227,9 +373,11 @@ def test_paper_configs_cover_all_eighteen_attacks(repository_root, default_confi
     config = copy.deepcopy(default_config)
     update_config(config, load_yaml(repository_root / "config" / "paper" / f"{name}.yaml"))
     expanded = prepare_config(config, repository_root / "config" / "attacks")
-    assert set(expanded["defenses"]) == {"attractor"}
+    assert set(expanded["defenses"]) == {"attractor", *BASELINES}
     validate_config(expanded)
     for cell in expanded["evaluation"]["cells"]:
+        if cell["defense"] == "trapdoor":
+            continue  # the Trapdoor paper's attacks only (test_attractors_baseline_cells)
         rows = set()
         for label in cell["attacks"]:
             attack = build_from_config(expanded["attacks"][label])
@@ -265,7 +413,7 @@ def test_luring_paper_configs_have_the_paper_schedules(repository_root, default_
     expected = {"luring", "luring_stack", "luring_ce"} | (
         {"luring_auto"} if dataset != "cifar10" else set()
     )
-    assert set(expanded["defenses"]) == expected
+    assert set(expanded["defenses"]) == expected | {"trapdoor"}  # Table 20's baseline
     paper_epochs = {"mnist": 64, "svhn": 210, "cifar10": 216}[dataset]
     for defense in ("luring", "luring_ce"):
         settings = {k: v for k, v in expanded["defenses"][defense].items() if k != "approach"}

@@ -23,7 +23,7 @@ EXPECTED_JOBS = {
     "train_model": 2,
     "build_defense": 1,
     "make_clean_accuracy_table": 1,
-    "attack_cell": 13,
+    "attack_cell": 15,
     "build_luring_defense": 2,
     "analyze_luring": 1,
     "make_luring_tables": 1,
@@ -38,17 +38,32 @@ EXPECTED_JOBS = {
     "plot_attractor_figures": 1,
     "analyze_trapdoor_counterexample": 1,
     "plot_trapdoor_counterexample": 1,
+    "build_baseline_defense": 4,
+    "score_lid": 1,
+    "score_feature_squeezing": 1,
+    "score_magnet": 1,
+    "make_baseline_tables": 1,
+    "plot_baseline_figures": 1,
 }
 
 
 def tiny_config(repository_root: Path) -> dict[str, Any]:
     """The default config scaled down: 300 images, 1-6 epochs, 5 PGD steps, 20 samples; two of
-    the four luring approaches; the multitask defense in its three settings."""
+    the four luring approaches; the multitask defense in its three settings; the four
+    baselines (LID, FS and MagNet scoring the white-box sets, Trapdoor crafting its own)."""
     config = copy.deepcopy(load_yaml(repository_root / "config" / "config.yaml"))
     config["name"] = "tiny"
     config["datasets"]["mnist5k"]["max_images"] = 300
     config["models"] = {
-        "victim": {**config["models"]["victim"], "epochs": 2},
+        # Adam: two epochs of SGD on 240 images leave the victim constant (10%), and LID
+        # then finds no successful adversarial example to train on.
+        "victim": {
+            "architecture": "deepsec_mnist_cnn",
+            "epochs": 3,
+            "batch_size": 32,
+            "optimizer": "adam",
+            "learning_rate": 0.001,
+        },
         "s_mnist": {**config["models"]["s_mnist"], "epochs": 1},
     }
     config["attacks"]["pgd_linf_0.3"]["steps"] = 5
@@ -68,7 +83,14 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
             "learning_rates": [1e-3],
         },
         "multitask": {**config["defenses"]["multitask"], "epochs": 1, "batch_size": 32},
-    }
+        "lid": {
+            **config["defenses"]["lid"], "k": 5, "batch_size": 20,
+            "training_attack": "pgd_linf_0.3", "training_samples": 150,
+        },
+        "feature_squeezing": config["defenses"]["feature_squeezing"],
+        "magnet": {**config["defenses"]["magnet"], "epochs": 1},
+        "trapdoor": {**config["defenses"]["trapdoor"], "epochs": 1, "signature_samples": 10},
+    }  # fmt: skip
     config["settings"] = {
         "whitebox": {"kind": "whitebox"},
         "transfer_s_mnist": {"kind": "transfer", "source": "s_mnist"},
@@ -93,6 +115,11 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
             {"setting": "greybox", "defense": "multitask", "attacks": ["fgsm_0.05"]},
             {"setting": "near_whitebox", "defense": "multitask", "attacks": ["cw2c_k0"]},
             {"setting": "whitebox", "defense": "undefended", "attacks": ["cw2c_k0"]},
+            {"setting": "forensic", "defense": "lid", "attacks": both},
+            {"setting": "forensic", "defense": "feature_squeezing", "attacks": both},
+            {"setting": "forensic", "defense": "magnet", "attacks": both},
+            {"setting": "forensic", "defense": "trapdoor", "attacks": ["fgsm_0.1"]},
+            {"setting": "transfer_public", "defense": "trapdoor", "attacks": ["fgsm_0.3"]},
         ],
         "luring_analysis": {"n_samples": 8, "saliency_samples": 2, "batch_size": 8},
         "attractor_analysis": {
@@ -145,7 +172,7 @@ def two_runs(repository_root, tmp_path_factory) -> tuple[Path, Path]:
 def test_dag_writes_the_table_and_the_figure(two_runs) -> None:
     first, _ = two_runs
     table = pd.read_csv(first / "results/mnist5k/tables/attack_success.csv")
-    assert len(table) == 13
+    assert len(table) == 15  # LID, FS and MagNet cells are in the baseline tables only
     assert set(table["setting"]) == {
         "whitebox", "transfer_s_mnist", "forensic", "integrated", "transfer_public", "greybox",
         "near_whitebox",
@@ -166,13 +193,15 @@ def test_dag_writes_the_table_and_the_figure(two_runs) -> None:
 def test_dag_writes_the_attractor_tables_and_figures(two_runs) -> None:
     first, _ = two_runs
     tables = first / "results/mnist5k/tables"
-    cells = pd.read_csv(tables / "attack_success.csv").set_index(["setting", "attack"])
+    cells = pd.read_csv(tables / "attack_success.csv").set_index(["setting", "defense", "attack"])
     forensic = pd.read_csv(tables / "attractor_forensic.csv").set_index("attack")
     assert list(forensic.index) == ["fgsm_0.1", "pgd_linf_0.3"]  # the paper's row order
     assert list(forensic["paper_row"]) == ["FGSM", "PGD"]
     for attack, row in forensic.iterrows():  # ASR on C is the white-box cell's
-        assert row["asr_victim_count"] == cells.loc[("whitebox", attack), "target_asr_count"]
-        assert row["asr_attractor_count"] == cells.loc[("forensic", attack), "target_asr_count"]
+        whitebox = cells.loc[("whitebox", "undefended", attack), "target_asr_count"]
+        assert row["asr_victim_count"] == whitebox
+        attracted = cells.loc[("forensic", "attractor", attack), "target_asr_count"]
+        assert row["asr_attractor_count"] == attracted
         assert row["detection_total"] == row["asr_attractor_count"]
         assert row["overall_asr_count"] <= row["asr_attractor_count"]
     assert forensic.loc["pgd_linf_0.3", "paper_asr_attractor"] == pytest.approx(0.071)
@@ -263,6 +292,41 @@ def test_dag_writes_the_multitask_tables_and_figures(two_runs) -> None:
         assert (first / f"results/mnist5k/figures/{name}.pdf").read_bytes().startswith(b"%PDF")
 
 
+def test_dag_writes_the_baseline_comparison(two_runs) -> None:
+    """LID, FS and MagNet score the very sets of the white-box cells; Trapdoor crafts its
+    own; Table III, Table 20 and the heat map come out."""
+    first, _ = two_runs
+    results = first / "results/mnist5k"
+    for defense in ("lid", "feature_squeezing", "magnet"):
+        for attack in ("pgd_linf_0.3", "fgsm_0.1"):
+            cell = json.loads((results / f"eval/forensic/{defense}/{attack}.json").read_text())
+            whitebox = json.loads((results / f"eval/whitebox/undefended/{attack}.json").read_text())
+            assert cell["cell"]["adversarial_set"].endswith(f"adv/whitebox/undefended/{attack}.npz")
+            assert cell["rates"]["target_asr"] == whitebox["rates"]["target_asr"]
+            points = cell["forensic"]["operating_points"]
+            assert [point["fpr_target"] for point in points] == [0.05, 0.005]
+            assert points[0]["fpr"]["total"] == 30  # the whole clean test split
+            assert not (results / f"adv/forensic/{defense}/{attack}.npz").exists()
+    trapdoor = json.loads((results / "eval/forensic/trapdoor/fgsm_0.1.json").read_text())
+    assert trapdoor["source_model"] == "victim+trapdoor[forensic]"
+    assert (results / "adv/forensic/trapdoor/fgsm_0.1.npz").exists()
+    public = json.loads((results / "eval/transfer_public/trapdoor/fgsm_0.3.json").read_text())
+    assert public["luring"]["approach"] == "trapdoor"
+    comparison = pd.read_csv(results / "tables/baseline_comparison.csv")
+    at_5 = comparison[comparison["fpr_target"] == 0.05].set_index("attack")
+    assert set(at_5.index) >= {"pgd_linf_0.3", "fgsm_0.1"}
+    lid_pgd = json.loads((results / "eval/forensic/lid/pgd_linf_0.3.json").read_text())
+    assert (
+        at_5.loc["pgd_linf_0.3", "lid_tpr_count"]
+        == (lid_pgd["forensic"]["operating_points"][0]["tpr"]["count"])
+    )
+    luring = pd.read_csv(results / "tables/baseline_luring.csv")
+    assert list(luring["epsilon"]) == [0.3]
+    assert (results / "tables/baseline_comparison.md").read_text().strip()
+    png = (results / "figures/baseline_asr.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
 def test_every_job_logged_exactly_one_mlflow_run(two_runs) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -291,7 +355,7 @@ def test_same_config_and_seed_give_identical_numbers(two_runs) -> None:
     for name in (
         "attack_success", "attractor_forensic", "attractor_integrated", "luring_agreement",
         "luring_characterization", "multitask_benign", "multitask_blackbox",
-        "multitask_near_whitebox",
+        "multitask_near_whitebox", "baseline_comparison", "baseline_luring",
     ):  # fmt: skip
         relative = f"results/mnist5k/tables/{name}.csv"
         assert (first / relative).read_text() == (second / relative).read_text()

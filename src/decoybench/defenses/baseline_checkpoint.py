@@ -25,7 +25,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from decoybench.defenses.baselines.detector import OperatingPoint, ScoreDetector
+from decoybench.defenses.baselines.detector import (
+    OperatingPoint,
+    ScoreDetector,
+    operating_point_at,
+)
 from decoybench.defenses.baselines.lid import LIDDetector
 from decoybench.defenses.baselines.magnet import (
     DivergenceDetector,
@@ -106,10 +110,11 @@ class BaselineDefense:
         return self.detector.score(x)
 
     def detector_at(self, fpr: float) -> CalibratedDetector:
+        """The detector at the operating point calibrated for `fpr` (ValueError naming the
+        FPRs calibrated when there is none)."""
         detector = self.detector
-        threshold = None
-        if isinstance(detector, ScoreDetector):
-            threshold = detector.operating_points[float(fpr)].threshold
+        point = operating_point_at(detector.operating_points, fpr, self.baseline)
+        threshold = point.threshold if isinstance(detector, ScoreDetector) else None
         return CalibratedDetector(
             score=detector.score,
             flag=lambda x: detector.is_adversarial(x, fpr),
@@ -162,7 +167,11 @@ def load_baseline(
     must be the checkpoint it was built from). CheckpointError names the file at fault."""
     weights = weights_path(path)
     sidecar = verified_sidecar(path, REQUIRED_METADATA, expected, missing_hint="build it first")
-    victim, victim_sidecar = load_checkpoint(victim_path, device=str(device), expected=expected)
+    # Only the data hash is shared with the victim's sidecar; other keys are the baseline's.
+    victim_expected = {k: v for k, v in (expected or {}).items() if k == "data_sha256"}
+    victim, victim_sidecar = load_checkpoint(
+        victim_path, device=str(device), expected=victim_expected
+    )
     if victim_sidecar["weights_sha256"] != sidecar["victim_weights_sha256"]:
         raise CheckpointError(
             f"{weights} was built around the victim with weights_sha256 "

@@ -83,6 +83,8 @@ class DeployedSystem:
     multitask: MultitaskModel | None = None
     original: nn.Module | None = None
     attacked: nn.Module | None = None
+    # The first detector's scores on the clean test split, once a cell computed them.
+    clean_scores: Any = None
 
     @property
     def crafting_model(self) -> nn.Module:

@@ -50,12 +50,15 @@ def forensic_metrics(
     successful: Any,
     attempted: Any,
     batch_size: int = 500,
+    clean_scores: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Per operating point: TPR (detection on successful x'), FPR (clean test), AUC (clean test
     vs successful x'), overall ASR (successful and undetected, over attempted) and the
     recovery rate on detected successful x'. Detector scores do not depend on the operating
     point, so they are computed once (by the first detector); a detector whose flags are
-    exactly score > `score_threshold` (the baselines') gets its flags from those scores."""
+    exactly score > `score_threshold` (the baselines') gets its flags from those scores.
+    `clean_scores`: the first detector's scores on `x_clean_test` when already known; the
+    result's `clean_scores` holds them for the next call."""
     successful = np.asarray(successful, dtype=bool)
     attempted = np.asarray(attempted, dtype=bool)
     labels = np.asarray(labels)
@@ -63,7 +66,8 @@ def forensic_metrics(
         return {"operating_points": []}
     first = next(iter(detectors.values()))
     adversarial_scores = _batched(first.score, x_adv, batch_size)
-    clean_scores = _batched(first.score, x_clean_test, batch_size)
+    if clean_scores is None:
+        clean_scores = _batched(first.score, x_clean_test, batch_size)
     auc = roc_auc(clean_scores, adversarial_scores[successful])
     recovered = None if recover is None else _batched(recover, x_adv, batch_size)
     points = []
@@ -94,4 +98,5 @@ def forensic_metrics(
         if len(adversarial_scores)
         else float("nan"),
         "clean_score_median": float(np.median(clean_scores)),
+        "clean_scores": clean_scores,
     }

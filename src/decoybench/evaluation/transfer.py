@@ -17,7 +17,7 @@ import torch
 from decoybench.attacks.base import degenerate
 from decoybench.attacks.registry import build_from_config
 from decoybench.data import load_split, read_manifest
-from decoybench.defenses.deployment import load_system
+from decoybench.defenses.deployment import DeployedSystem, load_system
 from decoybench.evaluation.forensic import forensic_metrics
 from decoybench.evaluation.luring_cell import luring_cell_metrics
 from decoybench.evaluation.metrics import (
@@ -42,22 +42,26 @@ def evaluate_adversarial_set(
     device: torch.device,
     defense_path: str | Path | None = None,
     batch_size: int = 500,
+    system: DeployedSystem | None = None,
 ) -> dict[str, Any]:
     """Metrics of `adversarial_set` against `target_model` as `cell["defense"]` deploys it in
     a `cell["kind"]` setting (decoybench.defenses.deployment), written atomically to `out`.
 
     `cell` names the table cell (dataset, setting, kind, defense, attack, ...) and is
     stored with the metrics, so tables aggregate cells without re-reading the config.
+    `system`: the target as `load_system` deployed it for this cell's defense and kind, to
+    reuse one across cells (its detector's clean test scores are then computed once).
     """
     manifest = read_manifest(data_dir)
-    system = load_system(
-        model_path=target_model,
-        defense=cell["defense"],
-        kind=cell["kind"],
-        device=device,
-        data_sha256=manifest["fingerprint"],
-        defense_path=defense_path,
-    )
+    if system is None:
+        system = load_system(
+            model_path=target_model,
+            defense=cell["defense"],
+            kind=cell["kind"],
+            device=device,
+            data_sha256=manifest["fingerprint"],
+            defense_path=defense_path,
+        )
     model, sidecar = system.model, system.sidecar
     arrays = read_npz(adversarial_set)
     test = load_split(data_dir, "test")
@@ -126,7 +130,9 @@ def evaluate_adversarial_set(
             successful=successful,
             attempted=target_correct,
             batch_size=batch_size,
+            clean_scores=system.clean_scores,
         )
+        system.clean_scores = metrics["forensic"].pop("clean_scores", None)
     if system.public is not None:
         metrics["luring"] = {
             "approach": system.public_sidecar.get("approach"),

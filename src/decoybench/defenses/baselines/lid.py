@@ -9,10 +9,11 @@ in a reference set, the maximum-likelihood estimate (Levina & Bickel; Amsaleg et
 Zero distances (rule of `lid_mle`): a reference point at distance exactly 0 from the query
 is a duplicate of the query and carries no information on how the neighbourhood grows, so
 it is skipped, like the query itself; the k nearest *strictly positive* distances are used.
-Distances are computed in float64 without the matrix-multiply shortcut, so identical
-vectors give exactly 0. A query with fewer than k positive distances (the reference
-collapses onto it) gets LID 0; a query whose k distances are all equal (the MLE diverges)
-gets +inf, which `lid_features` rejects.
+Distances are computed in float64 by the matrix-product form (`_distances`); those below
+1e-6 of the larger vector norm count as exactly 0, so identical vectors are duplicates. A
+query with fewer than k positive distances (the reference collapses onto it) gets LID 0; a
+query whose k distances are all equal (the MLE diverges) gets +inf, which `lid_features`
+rejects.
 
 Features and minibatch protocol (the paper's Algorithm 1). For each layer of the
 network, the LID of every example of a minibatch (100 images in the paper) is estimated
@@ -129,7 +130,7 @@ def lid_mle(query: Tensor, reference: Tensor, k: int, exclude_self: bool = False
         )
     q = query.detach().to(torch.float64)
     r = reference.detach().to(q.device, torch.float64)
-    dist = torch.cdist(q, r, compute_mode="donot_use_mm_for_euclid_dist")
+    dist = _distances(q, r)
     if exclude_self:
         index = torch.arange(n, device=dist.device)
         dist[index, index] = torch.inf
@@ -141,6 +142,19 @@ def lid_mle(query: Tensor, reference: Tensor, k: int, exclude_self: bool = False
     # All k distances equal: mean_log == 0 and the MLE diverges (+inf, by the rule above).
     lid = torch.where(mean_log < 0, -1.0 / mean_log, torch.full_like(mean_log, torch.inf))
     return torch.where(collapsed, torch.zeros_like(lid), lid).cpu()
+
+
+def _distances(q: Tensor, r: Tensor) -> Tensor:
+    """Euclidean distances (N, M) in float64 through ‖q‖² + ‖r‖² − 2 q·r (a matrix product:
+    about ten times faster than the difference form on wide conv layers). Rounding leaves a
+    true duplicate at ≈1e-8·‖q‖ instead of 0, so distances below 1e-6 of the larger norm
+    are set to exactly 0 (numerically the same point: skipped by the duplicate rule)."""
+    q_norm2 = q.pow(2).sum(dim=1, keepdim=True)
+    r_norm2 = r.pow(2).sum(dim=1, keepdim=True).T
+    squared = (q_norm2 + r_norm2 - 2.0 * (q @ r.T)).clamp_min(0.0)
+    dist = squared.sqrt()
+    scale = torch.maximum(q_norm2, r_norm2).sqrt()
+    return torch.where(dist <= 1e-6 * scale, torch.zeros_like(dist), dist)
 
 
 def _layer_indices(model: nn.Module, layers: str | Sequence[int]) -> list[int]:
