@@ -307,6 +307,14 @@ def test_dag_writes_the_baseline_comparison(two_runs) -> None:
             assert [point["fpr_target"] for point in points] == [0.05, 0.005]
             assert points[0]["fpr"]["total"] == 30  # the whole clean test split
             assert not (results / f"adv/forensic/{defense}/{attack}.npz").exists()
+            reformed = [point.get("overall_asr_reformed") for point in points]
+            if defense == "magnet":  # the reformer's end-to-end rate, never above detection's
+                assert all(
+                    r["count"] <= p["overall_asr"]["count"]
+                    for r, p in zip(reformed, points, strict=True)
+                )
+            else:
+                assert reformed == [None, None]
     trapdoor = json.loads((results / "eval/forensic/trapdoor/fgsm_0.1.json").read_text())
     assert trapdoor["source_model"] == "victim+trapdoor[forensic]"
     assert (results / "adv/forensic/trapdoor/fgsm_0.1.npz").exists()

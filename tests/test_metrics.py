@@ -110,6 +110,24 @@ def test_detection_metrics_hand_computed() -> None:
     assert math.isnan(roc_auc([], [0.5]))
 
 
+def test_reformed_attack_success_rate_hand_computed() -> None:
+    """MagNet end to end: successful, undetected and still wrong after the reformer."""
+    from decoybench.evaluation.metrics import reformed_attack_success_rate
+
+    # 6 attempted; successful on 0-3; detected 1, 2, 5; undetected successful: {0, 3}. The
+    # reformer restores 0 (label 0) and leaves 3 wrong (label 3, reformed 7): 1 of 6.
+    labels = np.array([0, 1, 2, 3, 4, 5])
+    reformed = np.array([0, 9, 9, 7, 9, 9])
+    successful = np.array([True, True, True, True, False, False])
+    detected = np.array([False, True, True, False, False, True])
+    rate = reformed_attack_success_rate(successful, detected, reformed, labels, np.ones(6, bool))
+    assert (rate.count, rate.total) == (1, 6)
+    # Only inputs the classifier got right count as attempted (here 0-4): 1 of 5.
+    attempted = np.array([True, True, True, True, True, False])
+    rate = reformed_attack_success_rate(successful, detected, reformed, labels, attempted)
+    assert (rate.count, rate.total) == (1, 5)
+
+
 # Luring paper (Bernhard et al. 2021): Eq. 3 (DR, IAR), Table 1 (AC_MoP, AC_M), Eq. 4 (DAC).
 LURING_Y = np.array([0, 1, 2, 3, 4, 5, 6, 7])
 LURING_MOP = np.array([0, 9, 9, 9, 9, 5, 9, 9])  # M∘P fooled on 1, 2, 3, 4, 6, 7

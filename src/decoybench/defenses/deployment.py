@@ -85,6 +85,8 @@ class DeployedSystem:
     attacked: nn.Module | None = None
     # The first detector's scores on the clean test split, once a cell computed them.
     clean_scores: Any = None
+    # Labels after the defense's input transformation (MagNet's reformer), if it has one.
+    reform_predict: Callable[[Tensor], Tensor] | None = None
 
     @property
     def crafting_model(self) -> nn.Module:
@@ -204,4 +206,5 @@ def _baseline_system(
         model=baseline.model.eval(),
         sidecar={**victim_sidecar, "name": f"{name}[{kind}]"},
         detectors=baseline.detectors(),
+        reform_predict=getattr(baseline.detector, "predict", None),
     )

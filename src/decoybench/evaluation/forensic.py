@@ -19,6 +19,7 @@ from decoybench.evaluation.metrics import (
     false_positive_rate,
     overall_attack_success_rate,
     recovery_rate,
+    reformed_attack_success_rate,
     roc_auc,
 )
 
@@ -51,6 +52,7 @@ def forensic_metrics(
     attempted: Any,
     batch_size: int = 500,
     clean_scores: np.ndarray | None = None,
+    reformed_labels: Any = None,
 ) -> dict[str, Any]:
     """Per operating point: TPR (detection on successful x'), FPR (clean test), AUC (clean test
     vs successful x'), overall ASR (successful and undetected, over attempted) and the
@@ -58,7 +60,8 @@ def forensic_metrics(
     point, so they are computed once (by the first detector); a detector whose flags are
     exactly score > `score_threshold` (the baselines') gets its flags from those scores.
     `clean_scores`: the first detector's scores on `x_clean_test` when already known; the
-    result's `clean_scores` holds them for the next call."""
+    result's `clean_scores` holds them for the next call. `reformed_labels`: the
+    classifier's labels on the reformed x' (MagNet), adding the end-to-end overall ASR."""
     successful = np.asarray(successful, dtype=bool)
     attempted = np.asarray(attempted, dtype=bool)
     labels = np.asarray(labels)
@@ -87,6 +90,10 @@ def forensic_metrics(
             "auc": auc,
             "overall_asr": overall_attack_success_rate(successful, detected, attempted).as_dict(),
         }
+        if reformed_labels is not None:
+            point["overall_asr_reformed"] = reformed_attack_success_rate(
+                successful, detected, reformed_labels, labels, attempted
+            ).as_dict()
         if recovered is not None:
             point["recovery_rate"] = recovery_rate(
                 recovered, labels, detected & successful

@@ -133,6 +133,20 @@ def overall_attack_success_rate(successful: Any, detected: Any, attempted: Any) 
     return Rate.of(_as_bool(successful) & ~_as_bool(detected), attempted)
 
 
+def reformed_attack_success_rate(
+    successful: Any, detected: Any, reformed: Any, labels: Any, attempted: Any
+) -> Rate:
+    """MagNet's end-to-end attack success (Meng & Chen 2017, Sec. 3.3: the detectors reject
+    x', the reformer R moves the accepted x' towards the data before the classifier f): the
+    share of attempted inputs whose attack succeeds, goes undetected and is still
+    misclassified after reforming,
+    |{x : successful(x') ∧ ¬D(x') ∧ f(R(x')) ≠ y}| / |{x : attempted}|
+    (for a targeted attack, any wrong label after reforming counts)."""
+    reformed, labels = np.asarray(reformed).reshape(-1), np.asarray(labels).reshape(-1)
+    still_fooled = _as_bool(successful) & ~_as_bool(detected) & (reformed != labels)
+    return Rate.of(still_fooled, attempted)
+
+
 def roc_auc(clean_scores: Any, adversarial_scores: Any) -> float:
     """AUC of a detector score (attractors paper, Table III (c); DEEPSEC): the probability
     that a successful adversarial input scores higher than a clean one, ties counting one

@@ -131,6 +131,9 @@ def evaluate_adversarial_set(
             attempted=target_correct,
             batch_size=batch_size,
             clean_scores=system.clean_scores,
+            reformed_labels=None
+            if system.reform_predict is None
+            else system.reform_predict(x_adv).cpu().numpy(),
         )
         system.clean_scores = metrics["forensic"].pop("clean_scores", None)
     if system.public is not None:
