@@ -10,9 +10,10 @@ split; the test split is left for the evaluation cells, as for the deception def
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import torch
 from torch import Tensor, nn
@@ -86,25 +87,19 @@ def build_baseline_defense(
         "trapdoor": _build_trapdoor,
     }
     built = builders[baseline](
-        victim=victim,
-        victim_sidecar=victim_sidecar,
-        data=data,
-        settings=settings,
-        seed=seed,
-        device=device,
-        attacks=attacks or {},
+        _Inputs(victim, victim_sidecar, data, settings, seed, device, attacks or {})
     )
     fprs = tuple(float(fpr) for fpr in settings.get("fprs", DEFAULT_FPRS))
     x_val = data["val"][0]
     x_test, labels = data["test"]
-    detector = built["detector"]
+    detector = built.detector
     calibrated = detector.calibrate(x_val, fprs)
     test_scores_flags = {fpr: detector.is_adversarial(x_test, fpr) for fpr in fprs}
-    model = built["model"]
+    model = built.model
     measurements: dict[str, Any] = {
         "clean_accuracy_victim": accuracy(predict(victim, x_test), labels).as_dict(),
         "clean_accuracy_defended": accuracy(predict(model, x_test), labels).as_dict(),
-        **built["measurements"],
+        **built.measurements,
         "operating_points": [
             {
                 "fpr_target": point.fpr_target,
@@ -118,7 +113,7 @@ def build_baseline_defense(
     save_baseline(
         out,
         baseline,
-        built["tensors"](),
+        built.tensors(),
         {
             "settings": dict(settings),
             "operating_points": _serialized_points(detector),
@@ -131,6 +126,30 @@ def build_baseline_defense(
         },
     )
     return measurements
+
+
+class _Inputs(NamedTuple):
+    """What a builder gets: the victim, its sidecar, the splits as (images, labels), the
+    baseline's settings, the seed, the device and the attack configs its settings name."""
+
+    victim: nn.Module
+    victim_sidecar: dict[str, Any]
+    data: dict[str, tuple[Tensor, Tensor]]
+    settings: Mapping[str, Any]
+    seed: int
+    device: torch.device
+    attacks: Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Built:
+    """What a builder returns: the detector (calibrated next), the classifier the attacker
+    sees, its tensors to store (called after calibration) and its own measurements."""
+
+    detector: ScoreDetector | MagNet
+    model: nn.Module
+    tensors: Callable[[], dict[str, Tensor]]
+    measurements: dict[str, Any]
 
 
 def _point_dict(point: OperatingPoint) -> dict[str, float]:
@@ -175,11 +194,12 @@ def _craft(
     return torch.cat(adversarial), torch.cat(success)
 
 
-def _build_lid(*, victim, victim_sidecar, data, settings, seed, device, attacks) -> dict[str, Any]:
+def _build_lid(inputs: _Inputs) -> _Built:
     """Ma et al.: craft the training attack on the first `training_samples` training images,
     keep the successful ones (clean input classified right), add noisy copies of the same
     L2 size, fit the regression on their minibatch LID features; the clean neighbour batch
     used at test time is the next `batch_size` training images."""
+    victim, _, data, settings, seed, device, attacks = inputs
     name = settings["training_attack"]
     if name not in attacks:
         raise ValueError(
@@ -216,31 +236,29 @@ def _build_lid(*, victim, victim_sidecar, data, settings, seed, device, attacks)
     detector.fit(x_clean, x_noisy, x_adv, reference=x_train[count : count + batch_size])
     chosen_c = float(torch.as_tensor(detector.classifier.C_).reshape(-1)[0])
     tensors = freeze_lid(detector)
-    return {
-        "detector": detector,
-        "model": victim,
-        "tensors": lambda: tensors,
-        "measurements": {
+    return _Built(
+        detector=detector,
+        model=victim,
+        tensors=lambda: tensors,
+        measurements={
             "training_attack": name,
             "training_attempted": count,
             "training_adversarial": len(keep),
             "regularization_c": chosen_c,
         },
-    }
+    )
 
 
-def _build_feature_squeezing(
-    *, victim, victim_sidecar, data, settings, seed, device, attacks
-) -> dict[str, Any]:
+def _build_feature_squeezing(inputs: _Inputs) -> _Built:
     """Xu et al.: nothing to fit; the squeezers are fixed transformations."""
+    victim, _, _, settings, _, _, _ = inputs
     detector = FeatureSqueezingDetector(victim, squeezers_of(settings))
-    return {"detector": detector, "model": victim, "tensors": dict, "measurements": {}}
+    return _Built(detector=detector, model=victim, tensors=dict, measurements={})
 
 
-def _build_magnet(
-    *, victim, victim_sidecar, data, settings, seed, device, attacks
-) -> dict[str, Any]:
+def _build_magnet(inputs: _Inputs) -> _Built:
     """Meng & Chen: train each autoencoder with noise on the clean training images."""
+    victim, victim_sidecar, data, settings, seed, device, _ = inputs
     x_train, _ = data["train"]
     channels = int(victim_sidecar["in_channels"])
     autoencoders, losses = {}, {}
@@ -271,22 +289,21 @@ def _build_magnet(
         state["score.scale"] = magnet.score_scale
         return state
 
-    return {
-        "detector": magnet,
-        "model": victim,
-        "tensors": tensors,
-        "measurements": {
+    return _Built(
+        detector=magnet,
+        model=victim,
+        tensors=tensors,
+        measurements={
             "autoencoder_final_loss": losses,
             "clean_accuracy_reformed": accuracy(magnet.predict(x_test), labels).as_dict(),
         },
-    }
+    )
 
 
-def _build_trapdoor(
-    *, victim, victim_sidecar, data, settings, seed, device, attacks
-) -> dict[str, Any]:
+def _build_trapdoor(inputs: _Inputs) -> _Built:
     """Shan et al.: one trigger per label, injection training (from the victim's weights or
     from scratch), signatures from clean training images injected with each trigger."""
+    victim, victim_sidecar, data, settings, seed, device, _ = inputs
     x_train, y_train = data["train"]
     generator = seed_everything(derive_seed(seed, "trapdoor"))
     model = build_model(
@@ -345,13 +362,13 @@ def _build_trapdoor(
             state[f"signature.{trigger.label}"] = signatures[trigger.label]
         return state
 
-    return {
-        "detector": detector,
-        "model": model,
-        "tensors": tensors,
-        "measurements": {
+    return _Built(
+        detector=detector,
+        model=model,
+        tensors=tensors,
+        measurements={
             "history": history,
             "trigger_success_test": trigger_success,
             "trigger_success_test_mean": sum(trigger_success.values()) / len(trigger_success),
         },
-    }
+    )

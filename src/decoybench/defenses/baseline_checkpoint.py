@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -190,21 +190,42 @@ def load_baseline(
     if baseline not in builders:
         raise CheckpointError(f"{weights}: unknown baseline {baseline!r}; rebuild the defense")
     try:
-        return builders[baseline](victim.eval(), victim_sidecar, state, sidecar, device)
+        return builders[baseline](_Stored(victim.eval(), victim_sidecar, state, sidecar, device))
     except (KeyError, RuntimeError, ValueError) as error:
         raise CheckpointError(
             f"{weights}: cannot rebuild the {baseline} baseline ({error})"
         ) from error
 
 
+class _Stored(NamedTuple):
+    """What a baseline is rebuilt from: the victim, both sidecars, the stored tensors."""
+
+    victim: nn.Module
+    victim_sidecar: dict[str, Any]
+    state: dict[str, Tensor]
+    sidecar: dict[str, Any]
+    device: str | torch.device
+
+
+def _prefixed(state: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The tensors stored under `prefix`, with the prefix removed (a module's state dict)."""
+    return {
+        key.removeprefix(prefix): value for key, value in state.items() if key.startswith(prefix)
+    }
+
+
+def _point(entry: Mapping[str, Any]) -> OperatingPoint:
+    return OperatingPoint(
+        fpr_target=float(entry["fpr_target"]),
+        threshold=float(entry["threshold"]),
+        fpr_realized=float(entry["fpr_realized"]),
+    )
+
+
 def _restore_points(detector: ScoreDetector, points: list[dict[str, Any]]) -> None:
-    for point in points:
-        fpr = float(point["fpr_target"])
-        detector.operating_points[fpr] = OperatingPoint(
-            fpr_target=fpr,
-            threshold=float(point["threshold"]),
-            fpr_realized=float(point["fpr_realized"]),
-        )
+    for entry in points:
+        point = _point(entry)
+        detector.operating_points[point.fpr_target] = point
 
 
 class _Standardizer:
@@ -258,13 +279,8 @@ def freeze_lid(detector: LIDDetector) -> dict[str, Tensor]:
     }
 
 
-def _load_lid(
-    victim: nn.Module,
-    victim_sidecar: dict[str, Any],
-    state: dict[str, Tensor],
-    sidecar: dict[str, Any],
-    device: str | torch.device,
-) -> BaselineDefense:
+def _load_lid(stored: _Stored) -> BaselineDefense:
+    victim, state, sidecar, device = stored.victim, stored.state, stored.sidecar, stored.device
     settings = sidecar["settings"]
     detector = LIDDetector(
         victim,
@@ -288,13 +304,8 @@ def squeezers_of(settings: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]
     return pairs
 
 
-def _load_feature_squeezing(
-    victim: nn.Module,
-    victim_sidecar: dict[str, Any],
-    state: dict[str, Tensor],
-    sidecar: dict[str, Any],
-    device: str | torch.device,
-) -> BaselineDefense:
+def _load_feature_squeezing(stored: _Stored) -> BaselineDefense:
+    victim, sidecar = stored.victim, stored.sidecar
     detector = FeatureSqueezingDetector(victim, squeezers_of(sidecar["settings"]))
     _restore_points(detector, sidecar["operating_points"])
     return BaselineDefense("feature_squeezing", victim, detector, sidecar)
@@ -321,38 +332,22 @@ def magnet_autoencoder_names(settings: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _load_magnet(
-    victim: nn.Module,
-    victim_sidecar: dict[str, Any],
-    state: dict[str, Tensor],
-    sidecar: dict[str, Any],
-    device: str | torch.device,
-) -> BaselineDefense:
+def _load_magnet(stored: _Stored) -> BaselineDefense:
+    victim, victim_sidecar, state, sidecar, device = stored
     settings = sidecar["settings"]
     channels = int(victim_sidecar["in_channels"])
     autoencoders = {}
     for name in magnet_autoencoder_names(settings):
         prefix = f"autoencoder.{name}."
         autoencoder = build_autoencoder(name, channels)
-        autoencoder.load_state_dict(
-            {
-                key.removeprefix(prefix): value
-                for key, value in state.items()
-                if key.startswith(prefix)
-            },
-            strict=True,
-        )
+        autoencoder.load_state_dict(_prefixed(state, prefix), strict=True)
         autoencoders[name] = autoencoder.to(device).eval()
     magnet = magnet_from_autoencoders(victim, autoencoders, settings)
     for point in sidecar["operating_points"]:
         fpr = float(point["fpr_target"])
         per_detector = []
         for detector, entry in zip(magnet.detectors, point["detectors"], strict=True):
-            share = OperatingPoint(
-                fpr_target=float(entry["fpr_target"]),
-                threshold=float(entry["threshold"]),
-                fpr_realized=float(entry["fpr_realized"]),
-            )
+            share = _point(entry)
             detector.operating_points[share.fpr_target] = share
             per_detector.append(share)
         magnet.operating_points[fpr] = MagNetOperatingPoint(
@@ -365,27 +360,16 @@ def _load_magnet(
     return BaselineDefense("magnet", victim, magnet, sidecar)
 
 
-def _load_trapdoor(
-    victim: nn.Module,
-    victim_sidecar: dict[str, Any],
-    state: dict[str, Tensor],
-    sidecar: dict[str, Any],
-    device: str | torch.device,
-) -> BaselineDefense:
+def _load_trapdoor(stored: _Stored) -> BaselineDefense:
+    victim_sidecar, state, sidecar = stored.victim_sidecar, stored.state, stored.sidecar
+    device = stored.device
     model = build_model(
         victim_sidecar["architecture"],
         in_channels=victim_sidecar["in_channels"],
         image_size=victim_sidecar["image_size"],
         num_classes=victim_sidecar["num_classes"],
     )
-    model.load_state_dict(
-        {
-            key.removeprefix("model."): value
-            for key, value in state.items()
-            if key.startswith("model.")
-        },
-        strict=True,
-    )
+    model.load_state_dict(_prefixed(state, "model."), strict=True)
     model = model.to(device).eval()
     labels = sorted(int(key.split(".")[1]) for key in state if key.startswith("signature."))
     signatures = {label: state[f"signature.{label}"] for label in labels}
