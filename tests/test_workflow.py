@@ -165,3 +165,13 @@ def test_an_unwritable_spool_writes_the_run_from_the_job(tmp_path, tracking_uri)
     assert "WARNING" in log and "could not spool run 'make_attack_table/mnist5k'" in log
     assert "MLflow run not spooled" in log
     assert_the_table_run(tracking_uri)
+
+
+def test_job_threads_follow_the_slurm_allocation_when_larger() -> None:
+    """--cores all caps `threads` at the login node's cores; Slurm's allocation is not."""
+    from decoybench.workflow import job_threads
+
+    assert job_threads(1, {}) == 1
+    assert job_threads(4, {"SLURM_CPUS_PER_TASK": "16"}) == 16
+    assert job_threads(8, {"SLURM_CPUS_PER_TASK": "2"}) == 8
+    assert job_threads(0, {"SLURM_CPUS_PER_TASK": "not a number"}) == 1

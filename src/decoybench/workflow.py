@@ -74,6 +74,18 @@ class Job:
         self.record.log_artifact(Path(path))
 
 
+def job_threads(rule_threads: int, environment: dict[str, str] | None = None) -> int:
+    """The threads a job uses: its rule's `threads`, or the CPUs Slurm allocated it when
+    more (SLURM_CPUS_PER_TASK). With `--cores all` Snakemake caps `threads` at the login
+    node's core count, while the allocation (profile `cpus_per_task`) is not capped."""
+    environment = os.environ if environment is None else environment
+    try:
+        allocated = int(environment.get("SLURM_CPUS_PER_TASK", "0"))
+    except ValueError:
+        allocated = 0
+    return max(rule_threads, allocated, 1)
+
+
 def run_name(rule: str, wildcards: dict[str, str]) -> str:
     """`rule/value/value`, e.g. `train_model/mnist5k/victim`."""
     return "/".join([rule, *wildcards.values()])
@@ -136,7 +148,7 @@ def job(snakemake: Any, artifacts: tuple[str, ...] = ()) -> Iterator[Job]:
     record.set_tags(tags)
     record.log_params(params)
 
-    threads = int(getattr(snakemake, "threads", 1) or 1)
+    threads = job_threads(int(getattr(snakemake, "threads", 1) or 1))
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     handle = Job(config=config, record=record, log_stream=log_stream, threads=threads)
