@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-all mlflow-ui mlflow-flush
+.PHONY: install run test test-all mlflow-ui mlflow-flush mlflow-server
 
 # Pinned install: pyproject.toml pins the direct dependencies, requirements.lock the rest.
 $(INSTALLED): pyproject.toml requirements.lock
@@ -37,3 +37,12 @@ mlflow-ui: install
 # Write the MLflow runs still spooled under results/mlflow-spool (e.g. after a killed run).
 mlflow-flush: install
 	$(BIN)/python -m decoybench.tracking flush --spool-dir results/mlflow-spool
+
+# A tracking server for a cluster's login node, bound to 127.0.0.1 (runs are written by the
+# workflow's head process, see README "MLflow on a cluster"). BACKEND may name PostgreSQL,
+# e.g. make mlflow-server BACKEND=postgresql://user@127.0.0.1/mlflow (needs psycopg2).
+BACKEND ?= sqlite:///$(CURDIR)/results/mlflow-server.db
+mlflow-server: install
+	$(BIN)/mlflow server --backend-store-uri $(BACKEND) \
+		--default-artifact-root file://$(CURDIR)/results/mlflow-artifacts \
+		--host 127.0.0.1 --port 5000 --workers 1
