@@ -94,7 +94,7 @@ def build_baseline_defense(
     x_test, labels = data["test"]
     detector = built.detector
     calibrated = detector.calibrate(x_val, fprs)
-    test_scores_flags = {fpr: detector.is_adversarial(x_test, fpr) for fpr in fprs}
+    test_flags = _flags_at(detector, x_test, fprs)
     model = built.model
     measurements: dict[str, Any] = {
         "clean_accuracy_victim": accuracy(predict(victim, x_test), labels).as_dict(),
@@ -104,7 +104,7 @@ def build_baseline_defense(
             {
                 "fpr_target": point.fpr_target,
                 "fpr_validation": point.fpr_realized,
-                "fpr_test": false_positive_rate(test_scores_flags[point.fpr_target]).as_dict(),
+                "fpr_test": false_positive_rate(test_flags[point.fpr_target]).as_dict(),
             }
             for point in calibrated
         ],
@@ -150,6 +150,16 @@ class _Built:
     model: nn.Module
     tensors: Callable[[], dict[str, Tensor]]
     measurements: dict[str, Any]
+
+
+def _flags_at(
+    detector: ScoreDetector | MagNet, x: Tensor, fprs: tuple[float, ...]
+) -> dict[float, Tensor]:
+    """The detector's flags on x at each FPR; a ScoreDetector's from one scoring of x."""
+    if isinstance(detector, ScoreDetector):
+        scores = detector.score(x)
+        return {fpr: scores > detector.operating_points[fpr].threshold for fpr in fprs}
+    return {fpr: detector.is_adversarial(x, fpr) for fpr in fprs}
 
 
 def _point_dict(point: OperatingPoint) -> dict[str, float]:

@@ -15,7 +15,28 @@ from torch import Tensor
 
 PointT = TypeVar("PointT")
 
-__all__ = ["OperatingPoint", "ScoreDetector", "operating_point_at", "threshold_at_fpr"]
+__all__ = [
+    "OperatingPoint",
+    "ScoreDetector",
+    "check_positive_int",
+    "operating_point_at",
+    "placement",
+    "threshold_at_fpr",
+]
+
+
+def placement(module: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Device and dtype of a module's first parameter (CPU and the default dtype if none)."""
+    for parameter in module.parameters():
+        return parameter.device, parameter.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
+
+
+def check_positive_int(value: object, what: str) -> int:
+    """`value` when it is a positive int (not a bool); ValueError naming `what` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,9 @@ from torch import Tensor, nn
 from decoybench.defenses.baselines.detector import (
     OperatingPoint,
     ScoreDetector,
+    check_positive_int,
     operating_point_at,
+    placement,
     threshold_at_fpr,
 )
 
@@ -143,18 +145,6 @@ def build_autoencoder(name: str, in_channels: int) -> nn.Module:
     return _Autoencoder(AUTOENCODERS[name], in_channels)
 
 
-def _placement(module: nn.Module) -> tuple[torch.device, torch.dtype]:
-    for parameter in module.parameters():
-        return parameter.device, parameter.dtype
-    return torch.device("cpu"), torch.get_default_dtype()
-
-
-def _check_positive_int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return value
-
-
 def train_autoencoder(
     autoencoder: nn.Module,
     images: Tensor,
@@ -170,11 +160,11 @@ def train_autoencoder(
 
     Returns the mean training loss (MSE against the clean images) of each epoch.
     """
-    _check_positive_int(epochs, "epochs")
-    _check_positive_int(batch_size, "batch_size")
+    check_positive_int(epochs, "epochs")
+    check_positive_int(batch_size, "batch_size")
     if noise < 0:
         raise ValueError(f"noise must be non-negative, got {noise}")
-    device, dtype = _placement(autoencoder)
+    device, dtype = placement(autoencoder)
     optimizer = torch.optim.Adam(
         autoencoder.parameters(), lr=learning_rate, weight_decay=weight_decay
     )
@@ -219,7 +209,7 @@ def jensen_shannon_divergence(p: Tensor, q: Tensor) -> Tensor:
 class _BatchedDetector(ScoreDetector):
     def __init__(self, batch_size: int) -> None:
         super().__init__()
-        self.batch_size = _check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
 
     def _batch_scores(self, batch: Tensor) -> Tensor:
         raise NotImplementedError
@@ -230,7 +220,7 @@ class _BatchedDetector(ScoreDetector):
     def score(self, x: Tensor) -> Tensor:
         if x.ndim != 4:
             raise ValueError(f"expected NCHW images, got shape {tuple(x.shape)}")
-        device, dtype = _placement(self._reference())
+        device, dtype = placement(self._reference())
         scores = []
         with torch.no_grad():
             for start in range(0, len(x), self.batch_size):
@@ -319,7 +309,7 @@ class MagNet:
         self.detectors = list(detectors)
         self.reformer = reformer.eval()
         self.model = model.eval()
-        self.batch_size = _check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
         self.operating_points: dict[float, MagNetOperatingPoint] = {}
         # Mean and standard deviation of each detector's clean calibration scores (`score`).
         self.score_location: Tensor | None = None
@@ -376,7 +366,7 @@ class MagNet:
 
     def reform(self, x: Tensor) -> Tensor:
         """reformer(x), in batches without gradients, on x's device."""
-        device, dtype = _placement(self.reformer)
+        device, dtype = placement(self.reformer)
         self.reformer.eval()
         outputs = []
         with torch.no_grad():
@@ -389,7 +379,7 @@ class MagNet:
 
     def predict(self, x: Tensor) -> Tensor:
         """Labels model(reformer(x)).argmax, shape (N,), int64 on the CPU."""
-        device, dtype = _placement(self.model)
+        device, dtype = placement(self.model)
         self.model.eval()
         labels = []
         with torch.no_grad():

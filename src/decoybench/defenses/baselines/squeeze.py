@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from decoybench.defenses.baselines.detector import ScoreDetector
+from decoybench.defenses.baselines.detector import ScoreDetector, check_positive_int, placement
 
 __all__ = [
     "PAPER_SQUEEZERS",
@@ -157,22 +157,16 @@ class FeatureSqueezingDetector(ScoreDetector):
         super().__init__()
         if not squeezers:
             raise ValueError("feature squeezing needs at least one squeezer")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         self.model = model.eval()
         self.squeezer_specs = [(name, dict(params)) for name, params in squeezers]
         self._squeezers = [make_squeezer(name, params) for name, params in self.squeezer_specs]
         self.batch_size = batch_size
 
-    def _placement(self) -> tuple[torch.device, torch.dtype]:
-        for parameter in self.model.parameters():
-            return parameter.device, parameter.dtype
-        return torch.device("cpu"), torch.get_default_dtype()
-
     def score(self, x: Tensor) -> Tensor:
         _check_images(x)
         self.model.eval()
-        device, dtype = self._placement()
+        device, dtype = placement(self.model)
         scores = []
         with torch.no_grad():
             for start in range(0, len(x), self.batch_size):

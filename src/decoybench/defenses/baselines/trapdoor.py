@@ -68,7 +68,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from decoybench.defenses.baselines.detector import ScoreDetector
+from decoybench.defenses.baselines.detector import ScoreDetector, check_positive_int, placement
 from decoybench.models.architectures import Classifier
 
 __all__ = [
@@ -212,12 +212,6 @@ def trapdoored_batch(
     return TrapdoorBatch(x_out, y_out, injected)
 
 
-def _placement(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    for parameter in model.parameters():
-        return parameter.device, parameter.dtype
-    return torch.device("cpu"), torch.get_default_dtype()
-
-
 def train_trapdoored(
     model: nn.Module,
     images: Tensor,
@@ -238,7 +232,7 @@ def train_trapdoored(
             raise ValueError(f"{key} must be a positive integer, got {value!r}")
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError("images and labels must be non-empty and of the same length")
-    device, dtype = _placement(model)
+    device, dtype = placement(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     history = []
     for epoch in range(epochs):
@@ -306,7 +300,7 @@ def neuron_signature(
     if len(x_triggered) == 0:
         raise ValueError("a signature needs at least one trigger-injected input")
     model.eval()
-    device, dtype = _placement(model)
+    device, dtype = placement(model)
     with torch.no_grad():
         hidden, _ = _activations(model, x_triggered.to(device=device, dtype=dtype), layer)
     return hidden.to("cpu", torch.float64).mean(dim=0)
@@ -348,8 +342,7 @@ class TrapdoorDetector(ScoreDetector):
         super().__init__()
         if not signatures:
             raise ValueError("the trapdoor detector needs at least one signature")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         sizes = {tuple(s.reshape(-1).shape) for s in signatures.values()}
         if len(sizes) != 1:
             raise ValueError(f"signatures must all have the same size, got {sorted(sizes)}")
@@ -360,7 +353,7 @@ class TrapdoorDetector(ScoreDetector):
 
     def score(self, x: Tensor) -> Tensor:
         self.model.eval()
-        device, dtype = _placement(self.model)
+        device, dtype = placement(self.model)
         scores = []
         with torch.no_grad():
             for start in range(0, len(x), self.batch_size):
