@@ -16,6 +16,7 @@ include: "rules/baselines.smk"
 include: "rules/attacks.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
+include: "rules/pin.smk"
 
 
 onstart:

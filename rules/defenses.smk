@@ -110,7 +110,7 @@ rule analyze_attractors:
         sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
         defense="results/{dataset}/defenses/attractor/defense.json",
     output:
-        measurements="results/{dataset}/defenses/attractor/analysis.npz",
+        measurements="results/{dataset}/analysis/attractor.npz",
     log:
         "logs/analyze_attractors/{dataset}.log",
     benchmark:
@@ -134,7 +134,7 @@ rule analyze_trapdoor_counterexample:
         victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
         sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
     output:
-        measurements="results/{dataset}/defenses/attractor/trapdoor_counterexample.npz",
+        measurements="results/{dataset}/analysis/attractor_trapdoor_counterexample.npz",
     log:
         "logs/analyze_trapdoor_counterexample/{dataset}.log",
     benchmark:
@@ -162,7 +162,7 @@ rule analyze_luring:
             path.replace(".json", ".safetensors") for path in luring_defense_files(wildcards)
         ],
     output:
-        measurements="results/{dataset}/defenses/luring/analysis.npz",
+        measurements="results/{dataset}/analysis/luring.npz",
     log:
         "logs/analyze_luring/{dataset}.log",
     benchmark:

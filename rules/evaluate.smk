@@ -60,7 +60,7 @@ rule make_luring_tables:
     input:
         cells=cell_metrics,
         defenses=luring_defense_files,
-        analysis="results/{dataset}/defenses/luring/analysis.npz",
+        analysis="results/{dataset}/analysis/luring.npz",
     output:
         **{
             f"{name}_{extension}": (

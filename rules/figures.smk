@@ -25,7 +25,7 @@ rule plot_attack_success:
 rule plot_attractor_figures:
     """Attractors paper Figures 5 (strength of C vs W) and 7 (cosines to the nearest attractor)."""
     input:
-        measurements="results/{dataset}/defenses/attractor/analysis.npz",
+        measurements="results/{dataset}/analysis/attractor.npz",
     output:
         figure5_png=report(
             "results/{dataset}/figures/attractor_strength.png",
@@ -53,7 +53,7 @@ rule plot_trapdoor_counterexample:
     """Attractors paper Figure 6: output and gradient magnitudes of the trapdoor model's two
     branches on clean inputs."""
     input:
-        measurements="results/{dataset}/defenses/attractor/trapdoor_counterexample.npz",
+        measurements="results/{dataset}/analysis/attractor_trapdoor_counterexample.npz",
     output:
         png=report(
             "results/{dataset}/figures/attractor_trapdoor.png",
@@ -77,7 +77,7 @@ rule plot_luring_figures:
     input:
         characterization="results/{dataset}/tables/luring_characterization.csv",
         distortion="results/{dataset}/tables/luring_distortion.csv",
-        measurements="results/{dataset}/defenses/luring/analysis.npz",
+        measurements="results/{dataset}/analysis/luring.npz",
     output:
         **{
             f"{key}_{extension}": (

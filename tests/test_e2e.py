@@ -5,8 +5,11 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -377,14 +380,147 @@ def test_same_config_and_seed_give_identical_numbers(two_runs) -> None:
     assert manifests[0]["fingerprint"] == manifests[1]["fingerprint"]
 
 
-def test_refreshed_data_timestamps_do_not_retrigger_jobs(two_runs, repository_root) -> None:
-    """`dvc pull`/`dvc add` rewrite timestamps: the DAG must still be up to date."""
+CAPTION_NAMES_ITS_SOURCE = re.compile(
+    r"(Tables?|Figures?|Fig\.) [IVX0-9]+|Sec\. [IVX]+|no single paper"
+)
+
+
+def report_captions(report: Path) -> dict[str, str]:
+    """Output path -> caption (HTML) of every file embedded in a `snakemake --report` zip."""
+    with zipfile.ZipFile(report) as archive:
+        html = next(
+            archive.read(name).decode() for name in archive.namelist() if name.endswith(".html")
+        )
+    captions, decoder = {}, json.JSONDecoder()
+    for match in re.finditer(r'"(results/[^"]+)": \{"name": ', html):
+        start = html.index('"caption": ', match.end()) + len('"caption": ')
+        captions[match.group(1)], _ = decoder.raw_decode(html, start)
+    return captions
+
+
+def test_the_report_holds_every_table_and_figure_with_its_caption(
+    two_runs, repository_root, tmp_path
+) -> None:
     first, _ = two_runs
-    for path in (first / "data" / "mnist5k").iterdir():
-        os.utime(path)
-    completed = snakemake(repository_root, first, "-n", "--cores", "1")
+    report = tmp_path / "report.zip"
+    completed = snakemake(repository_root, first, "--report", str(report))
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert "Nothing to be done" in completed.stdout + completed.stderr
+    captions = report_captions(report)
+    produced = {
+        path.relative_to(first).as_posix()
+        for pattern in ("results/mnist5k/tables/*.csv", "results/mnist5k/figures/*.png")
+        for path in first.glob(pattern)
+    }
+    assert len(produced) >= 30
+    assert set(captions) == produced
+    vague = {path: caption for path, caption in captions.items() if not caption.strip()
+             or not CAPTION_NAMES_ITS_SOURCE.search(caption)}  # fmt: skip
+    assert not vague, vague
+
+
+def planned_jobs(completed: subprocess.CompletedProcess) -> dict[str, int]:
+    """Job counts of a dry run's `Job stats` table (empty when nothing is to be done)."""
+    lines = (completed.stdout + completed.stderr).splitlines()
+    if "Job stats:" not in lines:
+        return {}
+    counts = {}
+    for line in lines[lines.index("Job stats:") + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_a_rebuilt_dataset_retrains_every_model(two_runs, repository_root, tmp_path) -> None:
+    """Data inputs are not ancient(), which would stop Snakemake from re-running what lies
+    downstream of a re-run job: a changed dataset re-runs the whole DAG."""
+    first, _ = two_runs
+    override = tmp_path / "fewer_images.yaml"
+    override.write_text(yaml.safe_dump({"datasets": {"mnist5k": {"max_images": 290}}}))
+    completed = snakemake(
+        repository_root, first, "-n", "--cores", "1", "--configfile", str(override)
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert planned_jobs(completed) == {**EXPECTED_JOBS, "all": 1}
+
+
+def git(workdir: Path, *arguments: str) -> str:
+    completed = subprocess.run(
+        ["git", "-c", "user.name=e2e", "-c", "user.email=e2e@localhost", *arguments],
+        cwd=workdir, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return completed.stdout
+
+
+def dvc(workdir: Path, *arguments: str) -> str:
+    completed = subprocess.run(
+        [sys.executable, "-m", "dvc", *arguments],
+        cwd=workdir, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return completed.stdout
+
+
+PINNED_RULES = ("prepare_dataset", "train_model", "build_defense", "build_luring_defense",
+                "build_multitask_defense", "build_baseline_defense")  # fmt: skip
+
+
+def test_pinned_run_reproduces_every_table_without_retraining(
+    two_runs, repository_root, tmp_path
+) -> None:
+    """`snakemake pin`, commit, tag; then, in a clone, `git checkout <tag> && dvc pull &&
+    snakemake` rebuilds every table and figure from the pinned checkpoints."""
+    first, _ = two_runs
+    origin = tmp_path / "origin"
+    shutil.copytree(first, origin)  # copy2: the finished run's timestamps come along
+    git(origin, "init", "-q")
+    dvc(origin, "init", "--quiet")
+    for name in (".gitignore", ".dvcignore", ".dvc/config"):
+        shutil.copyfile(repository_root / name, origin / name)
+    dvc(origin, "remote", "add", "--default", "--force", "local", str(tmp_path / "storage"))
+
+    pinned = snakemake(repository_root, origin, "--cores", "1", "pin")
+    assert pinned.returncode == 0, pinned.stderr[-3000:]
+    assert "rule pin:" in pinned.stdout + pinned.stderr
+    assert "git checkout <tag> && dvc pull" in (origin / "logs" / "pin.log").read_text()
+    pins = ["data.dvc", "results/mnist5k/models.dvc", "results/mnist5k/defenses.dvc"]
+    assert all((origin / pin).is_file() for pin in pins)
+    manifest = json.loads((origin / "pins.json").read_text())
+    paths = {entry["path"] for entry in manifest["files"]}
+    assert "results/mnist5k/models/victim.safetensors" in paths
+    assert "results/mnist5k/defenses/luring/defense.safetensors" in paths
+    assert not any(path.startswith("results/mnist5k/adv") for path in paths)
+    git(origin, "add", "-A")
+    committed = git(origin, "ls-files")
+    assert all(pin in committed for pin in [*pins, "pins.json", "config/config.yaml"])
+    assert ".safetensors" not in committed and ".npz" not in committed
+    git(origin, "commit", "-qm", "Pin the tiny run")
+    git(origin, "tag", "tiny-v1")
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    git(clone, "checkout", "-q", "tiny-v1")
+    dvc(clone, "pull", "--quiet")
+    assert (clone / "results/mnist5k/models/victim.safetensors").is_file()
+    assert not (clone / "results/mnist5k/tables").exists()
+
+    dry_run = snakemake(repository_root, clone, "-n", "--cores", "2")
+    assert "in the order of the pinned run" in dry_run.stderr  # restored when parsed
+    plan = planned_jobs(dry_run)
+    assert plan and not set(plan) & set(PINNED_RULES), plan
+    assert plan["attack_cell"] == EXPECTED_JOBS["attack_cell"]
+    reproduced = snakemake(repository_root, clone, "--cores", "2")
+    assert reproduced.returncode == 0, reproduced.stderr[-3000:]
+    assert not any((clone / "logs" / rule).exists() for rule in PINNED_RULES)
+
+    tables = sorted(path.relative_to(origin) for path in origin.glob("results/mnist5k/tables/*"))
+    assert len(tables) >= 20
+    for relative in tables:
+        assert (clone / relative).read_bytes() == (origin / relative).read_bytes(), relative
+    for figure in origin.glob("results/mnist5k/figures/*"):
+        assert (clone / figure.relative_to(origin)).is_file(), figure
+    again = snakemake(repository_root, clone, "-n", "--cores", "2")
+    assert "Nothing to be done" in again.stdout + again.stderr
 
 
 def test_bad_config_stops_before_any_job(repository_root, tmp_path) -> None:

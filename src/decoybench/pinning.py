@@ -1,0 +1,214 @@
+"""Pinned reproductions: a finished run's data and checkpoints in DVC, and their timestamps.
+
+`pin_run` (the workflow's `pin` rule) adds `data/` and, per target dataset, the checkpoint
+folders `results/<dataset>/models` and `results/<dataset>/defenses` to DVC, pushes them to
+the default (or a named) remote and writes `pins.json`: every pinned file's path, SHA-256,
+size and modification time. Committed with the `.dvc` files and tagged, it makes
+`git checkout <tag> && dvc pull && snakemake --cores all` rebuild every table and figure
+from the pinned checkpoints, without retraining.
+
+`dvc pull` writes files in its own order, with fresh timestamps, so Snakemake would see a
+defense older than the victim it was built from and rebuild it. `restore_pinned_order`,
+called when the Snakefile is parsed, puts the timestamps of pulled files back in the order
+of the pinned run. This replaces `ancient()`, which would also stop Snakemake from re-running
+what lies downstream of a job that does re-run (a rebuilt dataset would not retrain).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from decoybench.io import read_json, sha256_file, write_json
+
+PIN_MANIFEST = "pins.json"
+FORMAT_VERSION = 1
+_SPACING_NS = 1_000  # 1 µs between restored timestamps: strictly ordered on ns file systems
+_FIELDS = {"path": str, "sha256": str, "size": int, "mtime_ns": int}
+
+
+class PinError(RuntimeError):
+    """A run cannot be pinned, or a pin manifest is unreadable."""
+
+
+@dataclass(frozen=True)
+class PinnedFile:
+    """One pinned file: its path relative to the working directory and what it was."""
+
+    path: str
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """What `restore_pinned_order` did: files re-timestamped, pinned files whose content
+    differs from the pin (timestamps then left alone), pinned files absent."""
+
+    restored: int
+    changed: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    def describe(self) -> str | None:
+        """One line for the log, or None when nothing needed saying."""
+        if self.changed:
+            shown = ", ".join(self.changed[:3]) + (" ..." if len(self.changed) > 3 else "")
+            return (
+                f"decoybench: {len(self.changed)} pinned file(s) differ from {PIN_MANIFEST} "
+                f"({shown}); timestamps left to Snakemake"
+            )
+        if self.restored:
+            return (
+                f"decoybench: put the timestamps of {self.restored} pulled file(s) back in "
+                f"the order of the pinned run ({PIN_MANIFEST})"
+            )
+        return None
+
+
+def pinned_directories(datasets: Iterable[str], workdir: Path) -> list[Path]:
+    """`data` and each dataset's checkpoint folders (relative), those that exist."""
+    directories = [Path("data")]
+    for dataset in datasets:
+        models = Path("results") / dataset / "models"
+        if not (workdir / models).is_dir():
+            raise PinError(f"{workdir / models} does not exist; run `snakemake --cores all` first")
+        directories.append(models)
+        if (workdir / "results" / dataset / "defenses").is_dir():
+            directories.append(Path("results") / dataset / "defenses")
+    return directories
+
+
+def describe_files(workdir: Path, directories: Sequence[Path]) -> list[PinnedFile]:
+    """Every file under `directories`, sorted by path. Refuses leftovers of a killed write."""
+    files = []
+    for directory in directories:
+        for path in sorted((workdir / directory).rglob("*")):
+            if not path.is_file():
+                continue
+            relative = path.relative_to(workdir).as_posix()
+            if path.name.startswith(".tmp-"):
+                raise PinError(
+                    f"{relative} is a partial write of a killed job; delete it and re-run "
+                    "`snakemake --cores all` before pinning"
+                )
+            status = path.stat()
+            digest = sha256_file(path)
+            files.append(PinnedFile(relative, digest, status.st_size, status.st_mtime_ns))
+    return files
+
+
+def run_dvc(workdir: Path, *arguments: str) -> str:
+    """Run `python -m dvc` in `workdir`; a failure raises PinError with DVC's own message."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "dvc", "--wait-for-lock", *arguments],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        message = (completed.stderr or completed.stdout).strip()
+        raise PinError(f"`dvc {' '.join(arguments)}` failed in {workdir}: {message}")
+    return completed.stdout
+
+
+def pin_run(
+    workdir: Path, datasets: Iterable[str], remote: str | None = None
+) -> tuple[Path, list[Path]]:
+    """Add the run's data and checkpoints to DVC, push them, write the pin manifest.
+
+    Returns the manifest and the `.dvc` files: commit both (and tag) to pin the run.
+    """
+    workdir = Path(workdir).resolve()
+    if not (workdir / ".dvc").is_dir():
+        raise PinError(f"{workdir} is not a DVC repository (no .dvc/); pin from its root")
+    directories = pinned_directories(datasets, workdir)
+    files = describe_files(workdir, directories)
+    run_dvc(workdir, "add", "--quiet", *map(str, directories))
+    run_dvc(workdir, "push", "--quiet", *(["--remote", remote] if remote else []))
+    manifest = workdir / PIN_MANIFEST
+    write_json(
+        manifest,
+        {
+            "format_version": FORMAT_VERSION,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "directories": [directory.as_posix() for directory in directories],
+            "files": [asdict(file) for file in files],
+        },
+    )
+    return manifest, [workdir / f"{directory}.dvc" for directory in directories]
+
+
+def read_manifest(path: Path) -> list[PinnedFile]:
+    """The pinned files of a manifest; a malformed one names the bad entry."""
+    value = read_json(path)
+    if not isinstance(value, dict) or value.get("format_version") != FORMAT_VERSION:
+        raise PinError(
+            f"{path}: expected a decoybench pin manifest with format_version {FORMAT_VERSION}"
+        )
+    entries = value.get("files")
+    if not isinstance(entries, list):
+        raise PinError(f"{path}: `files` must be a list of pinned files")
+    files = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != set(_FIELDS):
+            raise PinError(f"{path}: files[{index}] must have exactly the keys {sorted(_FIELDS)}")
+        for key, kind in _FIELDS.items():
+            if not isinstance(entry[key], kind) or isinstance(entry[key], bool):
+                raise PinError(f"{path}: files[{index}].{key} must be a {kind.__name__}")
+        files.append(PinnedFile(**entry))
+    return files
+
+
+def _in_order(files: Sequence[PinnedFile], mtimes: dict[str, int]) -> bool:
+    """True when the current timestamps never run against the pinned run's order."""
+    ordered = sorted(files, key=lambda file: (file.mtime_ns, file.path))
+    current = [mtimes[file.path] for file in ordered]
+    return all(earlier <= later for earlier, later in itertools.pairwise(current))
+
+
+def restore_pinned_order(workdir: Path, manifest: str = PIN_MANIFEST) -> Restoration:
+    """Re-timestamp pulled pinned files so that their order is the pinned run's.
+
+    Nothing is touched when there is no manifest, when the present pinned files are already
+    in order (the usual case: a no-op costing one stat per file), or when any of them differs
+    from its pin (a retrained checkpoint: its timestamp must keep telling Snakemake what is
+    stale). Otherwise every present pinned file gets a timestamp of the last few
+    milliseconds, in the pinned order, so that everything the pins were built from is older
+    than what was built from them and anything not pinned is older than the pins.
+    """
+    workdir = Path(workdir)
+    if not (workdir / manifest).is_file():
+        return Restoration(0, (), ())
+    files = read_manifest(workdir / manifest)
+    present, mtimes, missing = [], {}, []
+    for file in files:
+        try:
+            mtimes[file.path] = (workdir / file.path).stat().st_mtime_ns
+            present.append(file)
+        except FileNotFoundError:
+            missing.append(file.path)
+    if _in_order(present, mtimes):
+        return Restoration(0, (), tuple(missing))
+    changed = tuple(
+        file.path
+        for file in present
+        if (workdir / file.path).stat().st_size != file.size
+        or sha256_file(workdir / file.path) != file.sha256
+    )
+    if changed:
+        return Restoration(0, changed, tuple(missing))
+    ordered = sorted(present, key=lambda file: (file.mtime_ns, file.path))
+    start = time.time_ns() - _SPACING_NS * len(ordered)
+    for rank, file in enumerate(ordered):
+        stamp = start + rank * _SPACING_NS
+        os.utime(workdir / file.path, ns=(stamp, stamp))
+    return Restoration(len(ordered), (), tuple(missing))

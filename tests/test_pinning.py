@@ -1,0 +1,269 @@
+"""Pinned runs: the pin manifest, DVC add/push of checkpoints, and the timestamp restoration."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from decoybench.io import sha256_file
+from decoybench.pinning import (
+    PIN_MANIFEST,
+    PinError,
+    pin_run,
+    read_manifest,
+    restore_pinned_order,
+)
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+# Produced in this order by the workflow: data, then the victim, then a defense built on it.
+RUN_FILES = (
+    "data/mnist5k/train.npz",
+    "data/mnist5k/manifest.json",
+    "results/mnist5k/models/victim.safetensors",
+    "results/mnist5k/models/victim.json",
+    "results/mnist5k/defenses/luring/defense.safetensors",
+    "results/mnist5k/defenses/luring/defense.json",
+)
+HOUR_NS = 3_600 * 10**9
+
+
+def make_run(workdir: Path) -> None:
+    """A finished run's pinned files, one hour apart, in the workflow's order."""
+    start = time.time_ns() - 10 * HOUR_NS
+    for rank, relative in enumerate(RUN_FILES):
+        path = workdir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"{relative} bytes".encode())
+        stamp = start + rank * HOUR_NS
+        os.utime(path, ns=(stamp, stamp))
+
+
+def write_manifest(workdir: Path) -> None:
+    files = []
+    for relative in RUN_FILES:
+        path = workdir / relative
+        status = path.stat()
+        files.append(
+            {
+                "path": relative,
+                "sha256": sha256_file(path),
+                "size": status.st_size,
+                "mtime_ns": status.st_mtime_ns,
+            }
+        )
+    (workdir / PIN_MANIFEST).write_text(json.dumps({"format_version": 1, "files": files}))
+
+
+def mtimes(workdir: Path) -> list[int]:
+    return [(workdir / relative).stat().st_mtime_ns for relative in RUN_FILES]
+
+
+def scramble(workdir: Path) -> None:
+    """What `dvc pull` does: fresh timestamps, here in reverse order of the run."""
+    now = time.time_ns()
+    for rank, relative in enumerate(reversed(RUN_FILES)):
+        os.utime(workdir / relative, ns=(now + rank, now + rank))
+
+
+def test_no_manifest_touches_nothing(tmp_path: Path) -> None:
+    make_run(tmp_path)
+    before = mtimes(tmp_path)
+    restoration = restore_pinned_order(tmp_path)
+    assert (restoration.restored, restoration.changed, restoration.missing) == (0, (), ())
+    assert restoration.describe() is None
+    assert mtimes(tmp_path) == before
+
+
+def test_files_in_the_pinned_order_are_left_alone(tmp_path: Path) -> None:
+    make_run(tmp_path)
+    write_manifest(tmp_path)
+    before = mtimes(tmp_path)
+    assert restore_pinned_order(tmp_path).restored == 0
+    assert mtimes(tmp_path) == before
+
+
+def test_pulled_files_get_the_pinned_order_back_once(tmp_path: Path) -> None:
+    make_run(tmp_path)
+    write_manifest(tmp_path)
+    scramble(tmp_path)
+    assert mtimes(tmp_path) != sorted(mtimes(tmp_path))
+    started = time.time_ns()
+
+    restoration = restore_pinned_order(tmp_path)
+
+    assert restoration.restored == len(RUN_FILES)
+    assert "6 pulled file(s)" in restoration.describe()
+    restored = mtimes(tmp_path)
+    assert restored == sorted(restored) and len(set(restored)) == len(restored)
+    # Recent: newer than anything a workspace built before the pull.
+    assert all(started - 10**9 < stamp <= time.time_ns() for stamp in restored)
+    assert restore_pinned_order(tmp_path).restored == 0  # idempotent
+    assert mtimes(tmp_path) == restored
+
+
+def test_a_file_that_differs_from_its_pin_leaves_every_timestamp_alone(tmp_path: Path) -> None:
+    make_run(tmp_path)
+    write_manifest(tmp_path)
+    scramble(tmp_path)
+    retrained = tmp_path / RUN_FILES[2]
+    stamp = retrained.stat().st_mtime_ns
+    retrained.write_bytes(b"retrained victim")  # same size would be caught by the hash
+    os.utime(retrained, ns=(stamp, stamp))
+    before = mtimes(tmp_path)
+
+    restoration = restore_pinned_order(tmp_path)
+
+    assert restoration.restored == 0 and restoration.changed == (RUN_FILES[2],)
+    assert "1 pinned file(s) differ" in restoration.describe()
+    assert mtimes(tmp_path) == before
+
+
+def test_same_size_content_change_is_caught_by_the_hash(tmp_path: Path) -> None:
+    make_run(tmp_path)
+    write_manifest(tmp_path)
+    scramble(tmp_path)
+    victim = tmp_path / RUN_FILES[2]
+    victim.write_bytes(bytes(reversed(victim.read_bytes())))
+    assert restore_pinned_order(tmp_path).changed == (RUN_FILES[2],)
+
+
+def test_missing_pinned_files_are_reported_and_the_rest_restored(tmp_path: Path) -> None:
+    make_run(tmp_path)
+    write_manifest(tmp_path)
+    scramble(tmp_path)
+    (tmp_path / RUN_FILES[-1]).unlink()
+    restoration = restore_pinned_order(tmp_path)
+    assert restoration.missing == (RUN_FILES[-1],)
+    assert restoration.restored == len(RUN_FILES) - 1
+    present = mtimes_of(tmp_path, RUN_FILES[:-1])
+    assert present == sorted(present)
+
+
+def mtimes_of(workdir: Path, relatives) -> list[int]:
+    return [(workdir / relative).stat().st_mtime_ns for relative in relatives]
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ({"format_version": 2, "files": []}, "format_version 1"),
+        ({"format_version": 1, "files": {}}, "`files` must be a list"),
+        ({"format_version": 1, "files": [{"path": "a"}]}, r"files\[0\] must have exactly"),
+        (
+            {
+                "format_version": 1,
+                "files": [{"path": "a", "sha256": "0", "size": "3", "mtime_ns": 1}],
+            },
+            r"files\[0\]\.size must be a int",
+        ),
+    ],
+)
+def test_malformed_manifest_names_the_bad_entry(tmp_path: Path, manifest, message) -> None:
+    (tmp_path / PIN_MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(PinError, match=message):
+        read_manifest(tmp_path / PIN_MANIFEST)
+
+
+# --- pin_run against a real DVC repository --------------------------------------------------
+
+
+def run(command: list[str], cwd: Path) -> str:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(cwd.parent / "site")}
+    completed = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def dvc(project: Path, *arguments: str) -> str:
+    return run([sys.executable, "-m", "dvc", *arguments], project)
+
+
+def new_project(root: Path) -> Path:
+    """A git + DVC project with the repository's ignore files and a local default remote."""
+    project = root / "project"
+    project.mkdir()
+    run(["git", "init", "-q"], project)
+    dvc(project, "init", "--quiet")
+    for name in (".gitignore", ".dvcignore"):
+        shutil.copyfile(REPOSITORY_ROOT / name, project / name)
+    dvc(project, "remote", "add", "--default", "local", str(root / "storage"))
+    return project
+
+
+def test_pin_adds_pushes_and_records_every_checkpoint(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    make_run(project)
+
+    manifest, pins = pin_run(project, ["mnist5k"])
+
+    assert [path.relative_to(project).as_posix() for path in pins] == [
+        "data.dvc",
+        "results/mnist5k/models.dvc",
+        "results/mnist5k/defenses.dvc",
+    ]
+    assert all(path.is_file() for path in pins)
+    recorded = {file.path: file for file in read_manifest(manifest)}
+    assert sorted(recorded) == sorted(RUN_FILES)
+    for relative in RUN_FILES:
+        path = project / relative
+        assert recorded[relative].sha256 == sha256_file(path)
+        assert recorded[relative].mtime_ns == path.stat().st_mtime_ns  # pinning touches nothing
+    assert any((tmp_path / "storage").rglob("*")), "nothing was pushed to the remote"
+    # git sees the pins (and not the pinned files): .gitignore lets the .dvc files through.
+    untracked = run(["git", "status", "--porcelain", "--untracked-files=all"], project)
+    assert "results/mnist5k/models.dvc" in untracked and "defenses.dvc" in untracked
+    assert "victim.safetensors" not in untracked and "train.npz" not in untracked
+
+
+def test_a_clone_pulls_the_pins_and_gets_their_order_back(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    make_run(project)
+    pin_run(project, ["mnist5k"])
+    run(["git", "add", "-A"], project)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pin"], project)
+    run(["git", "tag", "v1"], project)
+
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", "--branch", "v1", str(project), str(clone)], tmp_path)
+    assert not (clone / RUN_FILES[2]).exists()
+    dvc(clone, "pull", "--quiet")
+    assert [sha256_file(clone / r) for r in RUN_FILES] == [
+        sha256_file(project / r) for r in RUN_FILES
+    ]
+    restore_pinned_order(clone)
+    restored = mtimes(clone)
+    assert restored == sorted(restored)
+
+
+def test_pin_refuses_a_partial_write(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    make_run(project)
+    (project / "results/mnist5k/models/.tmp-victim.safetensors.x").write_bytes(b"")
+    with pytest.raises(PinError, match=r"\.tmp-victim.*partial write of a killed job"):
+        pin_run(project, ["mnist5k"])
+    assert not (project / PIN_MANIFEST).exists()
+
+
+def test_pin_refuses_an_unfinished_run_and_a_missing_dvc_repository(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    with pytest.raises(PinError, match=r"results/mnist5k/models does not exist"):
+        pin_run(project, ["mnist5k"])
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(PinError, match="is not a DVC repository"):
+        pin_run(plain, ["mnist5k"])
+
+
+def test_a_failed_push_names_dvc_and_writes_no_manifest(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    make_run(project)
+    with pytest.raises(PinError, match=r"`dvc push --quiet --remote nowhere` failed"):
+        pin_run(project, ["mnist5k"], remote="nowhere")
+    assert not (project / PIN_MANIFEST).exists()
