@@ -24,7 +24,8 @@ rule make_attack_table:
 
 rule make_attractor_tables:
     """Attractors paper Tables I, III (attractor columns), IV, V and VI from the cells, each
-    beside the paper's MNIST numbers (Table VI: CIFAR-10, the only one the paper gives)."""
+    beside the paper's numbers for the target's data set (mnist5k: MNIST; Table VI: CIFAR-10,
+    the only one the paper gives)."""
     input:
         cells=cell_metrics,
         defense="results/{dataset}/defenses/attractor/defense.json",

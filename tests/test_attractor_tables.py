@@ -165,7 +165,12 @@ def test_claims_are_checked_against_stated_thresholds(cell_files) -> None:
 
     forensic = attractor_tables(cell_files, "mnist5k")["attractor_forensic"][0]
     clean = {"clean_accuracy_victim": rate(96, 100), "clean_accuracy_defended": rate(94, 100)}
-    claims = attractor_claims(forensic, clean)
+    claims = attractor_claims(forensic, clean, "mnist5k")
+    assert claims.loc[0, "paper"] == "C 98.1%, M 98.0% (mnist)"  # Table II, MNIST
+    assert attractor_claims(forensic, clean, "cifar10").loc[0, "paper"] == (
+        "C 90.1%, M 90.0% (cifar10)"
+    )
+    assert attractor_claims(forensic, clean, "imagenet").loc[0, "paper"] == "—"
     verdicts = {(row.claim.split(" (")[0].split(" at most")[0], row.attack): row.verdict
                 for row in claims.itertuples()}  # fmt: skip
     assert verdicts[("clean accuracy of M within 1 point of C", "")] == "does not hold"  # 2 pts
@@ -174,4 +179,4 @@ def test_claims_are_checked_against_stated_thresholds(cell_files) -> None:
     assert verdicts[("TPR ≥ 95%", "pgd")] == "holds"
     assert not any(claims["attack"] == "mystery")  # IGS is no paper row
     clean["clean_accuracy_defended"] = rate(955, 1000)
-    assert attractor_claims(forensic, clean).loc[0, "verdict"] == "holds"
+    assert attractor_claims(forensic, clean, "mnist5k").loc[0, "verdict"] == "holds"

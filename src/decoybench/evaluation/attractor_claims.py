@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from decoybench.evaluation.paper_numbers import ATTRACTORS_TABLE_II, PAPER_DATASET
+
 CLEAN_ACCURACY_GAP = 0.01
 FAR_LOWER_FACTOR = 0.25
 NEAR_PERFECT_TPR = 0.95
@@ -33,9 +35,19 @@ def _percent(value: float) -> str:
     return "—" if math.isnan(value) else f"{100 * value:.1f}%"
 
 
-def attractor_claims(forensic: pd.DataFrame, clean: dict[str, Any]) -> pd.DataFrame:
+def _paper_clean_accuracy(dataset: str) -> str:
+    """Table II's numbers for the paper's counterpart of `dataset`, or "—" (none)."""
+    paper_dataset = PAPER_DATASET.get(dataset, dataset)
+    paper = ATTRACTORS_TABLE_II.get(paper_dataset)
+    if paper is None:
+        return "—"
+    return f"C {_percent(paper['victim'])}, M {_percent(paper['defended'])} ({paper_dataset})"
+
+
+def attractor_claims(forensic: pd.DataFrame, clean: dict[str, Any], dataset: str) -> pd.DataFrame:
     """Claim checks from Table I's CSV frame (`attractor_tables(...)["attractor_forensic"][0]`)
-    and the defense build's clean measurements (`defense.json["clean"]`)."""
+    and the defense build's clean measurements (`defense.json["clean"]`); `dataset` picks
+    the paper's Table II numbers (`mnist5k` -> MNIST)."""
     victim = clean["clean_accuracy_victim"]["value"]
     defended = clean["clean_accuracy_defended"]["value"]
     gap = abs(defended - victim)
@@ -44,7 +56,7 @@ def attractor_claims(forensic: pd.DataFrame, clean: dict[str, Any]) -> pd.DataFr
             "claim": f"clean accuracy of M within {100 * CLEAN_ACCURACY_GAP:g} point of C",
             "attack": "",
             "ours": f"C {_percent(victim)}, M {_percent(defended)} (gap {100 * gap:.1f} points)",
-            "paper": "C 98.1%, M 98.0% (MNIST)",
+            "paper": _paper_clean_accuracy(dataset),
             "verdict": _verdict(gap <= CLEAN_ACCURACY_GAP + 1e-12),
         }
     ]

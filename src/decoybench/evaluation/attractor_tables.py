@@ -1,8 +1,9 @@
 """The attractors paper's Tables I, III, IV, V and VI, built from cell metrics (eval JSON).
 
 Rows are the configured attacks that have a cell on the attractor defense; each row pairs our
-measurement (rate with its 95% interval and counts) with the paper's MNIST number for the
-same attack (decoybench.evaluation.paper_numbers; Table VI: the paper's CIFAR-10 numbers).
+measurement (rate with its 95% interval and counts) with the paper's number for the same
+attack on the target's data set (mnist5k and mnist: MNIST, cifar10: CIFAR-10;
+decoybench.evaluation.paper_numbers; Table VI: the paper's CIFAR-10 numbers for every target).
 "ASR on C" is the attack's white-box cell on the undefended victim, with the same label.
 """
 
@@ -285,7 +286,8 @@ def write_attractor_tables(
     if "attractor_claims" in outputs:
         if defense_json is None:
             raise ValueError("attractor_claims needs the defense file (defense_json)")
-        claims = attractor_claims(tables["attractor_forensic"][0], read_json(defense_json)["clean"])
+        clean = read_json(defense_json)["clean"]
+        claims = attractor_claims(tables["attractor_forensic"][0], clean, dataset)
         tables["attractor_claims"] = (claims, claims)
     missing = sorted(set(outputs) - set(tables))
     if missing:
