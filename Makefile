@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-all mlflow-ui mlflow-flush mlflow-server
+.PHONY: install run test test-all mlflow-ui mlflow-flush mlflow-server pin report
 
 # Pinned install: pyproject.toml pins the direct dependencies, requirements.lock the rest.
 $(INSTALLED): pyproject.toml requirements.lock
@@ -46,3 +46,13 @@ mlflow-server: install
 	$(BIN)/mlflow server --backend-store-uri $(BACKEND) \
 		--default-artifact-root file://$(CURDIR)/results/mlflow-artifacts \
 		--host 127.0.0.1 --port 5000 --workers 1
+
+# Pin the finished run in DVC and push it (README "Pinned reproductions"), and build the
+# report of every table and figure. CONFIG: a config file over config/config.yaml, e.g.
+# make pin CONFIG=config/paper/luring-mnist.yaml
+CONFIG ?=
+pin: install
+	$(BIN)/snakemake pin --cores all $(if $(CONFIG),--configfile $(CONFIG))
+
+report: install
+	$(BIN)/snakemake --report report.zip $(if $(CONFIG),--configfile $(CONFIG))
