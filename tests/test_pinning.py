@@ -72,6 +72,15 @@ def scramble(workdir: Path) -> None:
         os.utime(workdir / relative, ns=(now + rank, now + rank))
 
 
+@pytest.fixture
+def pulled(tmp_path: Path) -> Path:
+    """A pinned run as `dvc pull` leaves it: manifest written, timestamps scrambled."""
+    make_run(tmp_path)
+    write_manifest(tmp_path)
+    scramble(tmp_path)
+    return tmp_path
+
+
 def test_no_manifest_touches_nothing(tmp_path: Path) -> None:
     make_run(tmp_path)
     before = mtimes(tmp_path)
@@ -89,60 +98,48 @@ def test_files_in_the_pinned_order_are_left_alone(tmp_path: Path) -> None:
     assert mtimes(tmp_path) == before
 
 
-def test_pulled_files_get_the_pinned_order_back_once(tmp_path: Path) -> None:
-    make_run(tmp_path)
-    write_manifest(tmp_path)
-    scramble(tmp_path)
-    assert mtimes(tmp_path) != sorted(mtimes(tmp_path))
+def test_pulled_files_get_the_pinned_order_back_once(pulled: Path) -> None:
+    assert mtimes(pulled) != sorted(mtimes(pulled))
     started = time.time_ns()
 
-    restoration = restore_pinned_order(tmp_path)
+    restoration = restore_pinned_order(pulled)
 
     assert restoration.restored == len(RUN_FILES)
     assert "6 pulled file(s)" in restoration.describe()
-    restored = mtimes(tmp_path)
+    restored = mtimes(pulled)
     assert restored == sorted(restored) and len(set(restored)) == len(restored)
     # Recent: newer than anything a workspace built before the pull.
     assert all(started - 10**9 < stamp <= time.time_ns() for stamp in restored)
-    assert restore_pinned_order(tmp_path).restored == 0  # idempotent
-    assert mtimes(tmp_path) == restored
+    assert restore_pinned_order(pulled).restored == 0  # idempotent
+    assert mtimes(pulled) == restored
 
 
-def test_a_file_that_differs_from_its_pin_leaves_every_timestamp_alone(tmp_path: Path) -> None:
-    make_run(tmp_path)
-    write_manifest(tmp_path)
-    scramble(tmp_path)
-    retrained = tmp_path / RUN_FILES[2]
+def test_a_file_that_differs_from_its_pin_leaves_every_timestamp_alone(pulled: Path) -> None:
+    retrained = pulled / RUN_FILES[2]
     stamp = retrained.stat().st_mtime_ns
     retrained.write_bytes(b"retrained victim")  # same size would be caught by the hash
     os.utime(retrained, ns=(stamp, stamp))
-    before = mtimes(tmp_path)
+    before = mtimes(pulled)
 
-    restoration = restore_pinned_order(tmp_path)
+    restoration = restore_pinned_order(pulled)
 
     assert restoration.restored == 0 and restoration.changed == (RUN_FILES[2],)
     assert "1 pinned file(s) differ" in restoration.describe()
-    assert mtimes(tmp_path) == before
+    assert mtimes(pulled) == before
 
 
-def test_same_size_content_change_is_caught_by_the_hash(tmp_path: Path) -> None:
-    make_run(tmp_path)
-    write_manifest(tmp_path)
-    scramble(tmp_path)
-    victim = tmp_path / RUN_FILES[2]
+def test_same_size_content_change_is_caught_by_the_hash(pulled: Path) -> None:
+    victim = pulled / RUN_FILES[2]
     victim.write_bytes(bytes(reversed(victim.read_bytes())))
-    assert restore_pinned_order(tmp_path).changed == (RUN_FILES[2],)
+    assert restore_pinned_order(pulled).changed == (RUN_FILES[2],)
 
 
-def test_missing_pinned_files_are_reported_and_the_rest_restored(tmp_path: Path) -> None:
-    make_run(tmp_path)
-    write_manifest(tmp_path)
-    scramble(tmp_path)
-    (tmp_path / RUN_FILES[-1]).unlink()
-    restoration = restore_pinned_order(tmp_path)
+def test_missing_pinned_files_are_reported_and_the_rest_restored(pulled: Path) -> None:
+    (pulled / RUN_FILES[-1]).unlink()
+    restoration = restore_pinned_order(pulled)
     assert restoration.missing == (RUN_FILES[-1],)
     assert restoration.restored == len(RUN_FILES) - 1
-    present = mtimes_of(tmp_path, RUN_FILES[:-1])
+    present = mtimes_of(pulled, RUN_FILES[:-1])
     assert present == sorted(present)
 
 
