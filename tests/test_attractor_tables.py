@@ -166,9 +166,9 @@ def test_claims_are_checked_against_stated_thresholds(cell_files) -> None:
     forensic = attractor_tables(cell_files, "mnist5k")["attractor_forensic"][0]
     clean = {"clean_accuracy_victim": rate(96, 100), "clean_accuracy_defended": rate(94, 100)}
     claims = attractor_claims(forensic, clean, "mnist5k")
-    assert claims.loc[0, "paper"] == "C 98.1%, M 98.0% (mnist)"  # Table II, MNIST
+    assert claims.loc[0, "paper"] == "C 98.1%, M 98.0% (MNIST)"  # Table II, MNIST
     assert attractor_claims(forensic, clean, "cifar10").loc[0, "paper"] == (
-        "C 90.1%, M 90.0% (cifar10)"
+        "C 90.1%, M 90.0% (CIFAR-10)"
     )
     assert attractor_claims(forensic, clean, "imagenet").loc[0, "paper"] == "—"
     verdicts = {(row.claim.split(" (")[0].split(" at most")[0], row.attack): row.verdict

@@ -461,6 +461,34 @@ def dvc(workdir: Path, *arguments: str) -> str:
     return completed.stdout
 
 
+# What a checkout holds besides the run: the workflow and the package it imports.
+SOURCES = ("Snakefile", "rules", "workflow_scripts", "src/decoybench", "config/schema.yaml",
+           "config/attacks", "config/attacks.schema.yaml", "envs", "report", ".gitignore",
+           ".dvcignore")  # fmt: skip
+
+
+def checkout_with_a_finished_run(repository_root: Path, run: Path, destination: Path) -> Path:
+    """A user's checkout after a finished run: the run's config and outputs (timestamps
+    kept) and the repository's sources, dated before the run as they were when it was made.
+    In the clone that reproduces it the sources are checked out fresh, newer than the pinned
+    outputs were: Snakemake re-runs a job whose outputs are older than its script, so the
+    pulled files must end up newer than the checkout."""
+    shutil.copytree(run, destination)
+    for name in SOURCES:
+        source, target = repository_root / name, destination / name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    before_the_run = min(path.stat().st_mtime for path in (run / "data").rglob("*")) - 3600
+    for name in SOURCES:
+        paths = (destination / name).rglob("*") if (destination / name).is_dir() else ()
+        for path in [destination / name, *paths]:
+            os.utime(path, (before_the_run, before_the_run))
+    return destination
+
+
 PINNED_RULES = ("prepare_dataset", "train_model", "build_defense", "build_luring_defense",
                 "build_multitask_defense", "build_baseline_defense")  # fmt: skip
 
@@ -471,15 +499,13 @@ def test_pinned_run_reproduces_every_table_without_retraining(
     """`snakemake pin`, commit, tag; then, in a clone, `git checkout <tag> && dvc pull &&
     snakemake` rebuilds every table and figure from the pinned checkpoints."""
     first, _ = two_runs
-    origin = tmp_path / "origin"
-    shutil.copytree(first, origin)  # copy2: the finished run's timestamps come along
+    origin = checkout_with_a_finished_run(repository_root, first, tmp_path / "origin")
     git(origin, "init", "-q")
     dvc(origin, "init", "--quiet")
-    for name in (".gitignore", ".dvcignore", ".dvc/config"):
-        shutil.copyfile(repository_root / name, origin / name)
+    shutil.copyfile(repository_root / ".dvc" / "config", origin / ".dvc" / "config")
     dvc(origin, "remote", "add", "--default", "--force", "local", str(tmp_path / "storage"))
 
-    pinned = snakemake(repository_root, origin, "--cores", "1", "pin")
+    pinned = snakemake(origin, origin, "--cores", "1", "pin")
     assert pinned.returncode == 0, pinned.stderr[-3000:]
     assert "rule pin:" in pinned.stdout + pinned.stderr
     assert "git checkout <tag> && dvc pull" in (origin / "logs" / "pin.log").read_text()
@@ -492,7 +518,10 @@ def test_pinned_run_reproduces_every_table_without_retraining(
     assert not any(path.startswith("results/mnist5k/adv") for path in paths)
     git(origin, "add", "-A")
     committed = git(origin, "ls-files")
-    assert all(pin in committed for pin in [*pins, "pins.json", "config/config.yaml"])
+    assert all(
+        name in committed
+        for name in [*pins, "pins.json", "config/config.yaml", "workflow_scripts/train_model.py"]
+    )
     assert ".safetensors" not in committed and ".npz" not in committed
     git(origin, "commit", "-qm", "Pin the tiny run")
     git(origin, "tag", "tiny-v1")
@@ -504,12 +533,12 @@ def test_pinned_run_reproduces_every_table_without_retraining(
     assert (clone / "results/mnist5k/models/victim.safetensors").is_file()
     assert not (clone / "results/mnist5k/tables").exists()
 
-    dry_run = snakemake(repository_root, clone, "-n", "--cores", "2")
+    dry_run = snakemake(clone, clone, "-n", "--cores", "2")
     assert "in the order of the pinned run" in dry_run.stderr  # restored when parsed
     plan = planned_jobs(dry_run)
     assert plan and not set(plan) & set(PINNED_RULES), plan
     assert plan["attack_cell"] == EXPECTED_JOBS["attack_cell"]
-    reproduced = snakemake(repository_root, clone, "--cores", "2")
+    reproduced = snakemake(clone, clone, "--cores", "2")
     assert reproduced.returncode == 0, reproduced.stderr[-3000:]
     assert not any((clone / "logs" / rule).exists() for rule in PINNED_RULES)
 
@@ -519,7 +548,7 @@ def test_pinned_run_reproduces_every_table_without_retraining(
         assert (clone / relative).read_bytes() == (origin / relative).read_bytes(), relative
     for figure in origin.glob("results/mnist5k/figures/*"):
         assert (clone / figure.relative_to(origin)).is_file(), figure
-    again = snakemake(repository_root, clone, "-n", "--cores", "2")
+    again = snakemake(clone, clone, "-n", "--cores", "2")
     assert "Nothing to be done" in again.stdout + again.stderr
 
 

@@ -41,7 +41,8 @@ def _paper_clean_accuracy(dataset: str) -> str:
     paper = ATTRACTORS_TABLE_II.get(paper_dataset)
     if paper is None:
         return "—"
-    return f"C {_percent(paper['victim'])}, M {_percent(paper['defended'])} ({paper_dataset})"
+    shown = {"mnist": "MNIST", "cifar10": "CIFAR-10"}.get(paper_dataset, paper_dataset)
+    return f"C {_percent(paper['victim'])}, M {_percent(paper['defended'])} ({shown})"
 
 
 def attractor_claims(forensic: pd.DataFrame, clean: dict[str, Any], dataset: str) -> pd.DataFrame:
