@@ -497,7 +497,8 @@ def test_pinned_run_reproduces_every_table_without_retraining(
     two_runs, repository_root, tmp_path
 ) -> None:
     """`snakemake pin`, commit, tag; then, in a clone, `git checkout <tag> && dvc pull &&
-    snakemake` rebuilds every table and figure from the pinned checkpoints."""
+    snakemake` rebuilds every table and figure from the pinned checkpoints (and, pinned with
+    `pin.adversarial_sets`, from the pinned sets and cells, crafting nothing)."""
     first, _ = two_runs
     origin = checkout_with_a_finished_run(repository_root, first, tmp_path / "origin")
     git(origin, "init", "-q")
@@ -550,6 +551,25 @@ def test_pinned_run_reproduces_every_table_without_retraining(
         assert (clone / figure.relative_to(origin)).is_file(), figure
     again = snakemake(clone, clone, "-n", "--cores", "2")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    # pin.adversarial_sets: the sets, cells and analyses too; the reproduction crafts nothing.
+    everything = tmp_path / "pin_everything.yaml"
+    everything.write_text(yaml.safe_dump({"pin": {"adversarial_sets": True}}))
+    pinned = snakemake(origin, origin, "pin", "--cores", "1", "--configfile", str(everything))
+    assert pinned.returncode == 0, pinned.stderr[-3000:]
+    assert (origin / "results/mnist5k/adv.dvc").is_file()
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "Pin the tiny run with its adversarial sets")
+    git(origin, "tag", "tiny-v2")
+    clone = tmp_path / "clone-v2"
+    git(tmp_path, "clone", "-q", "--branch", "tiny-v2", str(origin), str(clone))
+    dvc(clone, "pull", "--quiet")
+    plan = planned_jobs(snakemake(clone, clone, "-n", "--cores", "2"))
+    assert plan and all(rule.startswith(("make_", "plot_")) for rule in plan if rule != "all")
+    reproduced = snakemake(clone, clone, "--cores", "2")
+    assert reproduced.returncode == 0, reproduced.stderr[-3000:]
+    for relative in tables:
+        assert (clone / relative).read_bytes() == (origin / relative).read_bytes(), relative
 
 
 def test_bad_config_stops_before_any_job(repository_root, tmp_path) -> None:

@@ -198,7 +198,9 @@ def test_pin_adds_pushes_and_records_every_checkpoint(tmp_path: Path) -> None:
     project = new_project(tmp_path)
     make_run(project)
 
-    manifest, pins = pin_run(project, ["mnist5k"])
+    pin = pin_run(project, ["mnist5k"])
+    manifest, pins = pin.manifest, pin.dvc_files
+    assert pin.files == len(RUN_FILES) and pin.unpinned == []
 
     assert [path.relative_to(project).as_posix() for path in pins] == [
         "data.dvc",
@@ -217,6 +219,42 @@ def test_pin_adds_pushes_and_records_every_checkpoint(tmp_path: Path) -> None:
     untracked = run(["git", "status", "--porcelain", "--untracked-files=all"], project)
     assert "results/mnist5k/models.dvc" in untracked and "defenses.dvc" in untracked
     assert "victim.safetensors" not in untracked and "train.npz" not in untracked
+
+
+def test_adversarial_sets_pins_the_attack_outputs_too(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    make_run(project)
+    attack_outputs = (
+        "results/mnist5k/adv/whitebox/undefended/pgd.npz",
+        "results/mnist5k/eval/whitebox/undefended/pgd.json",
+        "results/mnist5k/analysis/luring.npz",
+    )
+    for relative in attack_outputs:
+        (project / relative).parent.mkdir(parents=True, exist_ok=True)
+        (project / relative).write_bytes(relative.encode())
+
+    pin = pin_run(project, ["mnist5k"], adversarial_sets=True)
+    manifest, pins = pin.manifest, pin.dvc_files
+
+    assert [path.relative_to(project).as_posix() for path in pins][3:] == [
+        "results/mnist5k/adv.dvc",
+        "results/mnist5k/eval.dvc",
+        "results/mnist5k/analysis.dvc",
+    ]
+    assert sorted(file.path for file in read_manifest(manifest)) == sorted(
+        [*RUN_FILES, *attack_outputs]
+    )
+    untracked = run(["git", "status", "--porcelain", "--untracked-files=all"], project)
+    assert all(f"results/mnist5k/{name}.dvc" in untracked for name in ("adv", "eval", "analysis"))
+    assert "pgd.npz" not in untracked and "pgd.json" not in untracked
+    # Pinned again without: the attack folders' pins go (their files stay) and the
+    # reproduction crafts the sets again.
+    again = pin_run(project, ["mnist5k"])
+    assert len(again.dvc_files) == 3
+    assert [path.name for path in again.unpinned] == ["adv.dvc", "eval.dvc", "analysis.dvc"]
+    assert not any(path.exists() for path in again.unpinned)
+    assert all((project / relative).is_file() for relative in attack_outputs)
+    assert len(read_manifest(again.manifest)) == len(RUN_FILES)
 
 
 def test_a_clone_pulls_the_pins_and_gets_their_order_back(tmp_path: Path) -> None:

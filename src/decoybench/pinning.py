@@ -1,7 +1,8 @@
 """Pinned reproductions: a finished run's data and checkpoints in DVC, and their timestamps.
 
 `pin_run` (the workflow's `pin` rule) adds `data/` and, per target dataset, the checkpoint
-folders `results/<dataset>/models` and `results/<dataset>/defenses` to DVC, pushes them to
+folders `results/<dataset>/models` and `results/<dataset>/defenses` (with config
+`pin.adversarial_sets`, also `adv`, `eval` and `analysis`) to DVC, pushes them to
 the default (or a named) remote and writes `pins.json`: every pinned file's path, SHA-256,
 size and modification time. Committed with the `.dvc` files and tagged, it makes
 `git checkout <tag> && dvc pull && snakemake --cores all` rebuild every table and figure
@@ -49,6 +50,18 @@ class PinnedFile:
 
 
 @dataclass(frozen=True)
+class Pin:
+    """What `pin_run` wrote: the manifest, the `.dvc` files of the pinned folders, the
+    `.dvc` files of attack folders an earlier `adversarial_sets` pin left (now removed) and
+    the number of pinned files."""
+
+    manifest: Path
+    dvc_files: list[Path]
+    unpinned: list[Path]
+    files: int
+
+
+@dataclass(frozen=True)
 class Restoration:
     """What `restore_pinned_order` did: files re-timestamped, pinned files whose content
     differs from the pin (timestamps then left alone), pinned files absent."""
@@ -73,16 +86,28 @@ class Restoration:
         return None
 
 
-def pinned_directories(datasets: Iterable[str], workdir: Path) -> list[Path]:
-    """`data` and each dataset's checkpoint folders (relative), those that exist."""
+CHECKPOINT_FOLDERS = ("models", "defenses")
+# Everything a table or figure is built from, for `adversarial_sets`: the crafted sets, the
+# cells' metrics and the analysis measurements.
+ATTACK_FOLDERS = ("adv", "eval", "analysis")
+
+
+def pinned_directories(
+    datasets: Iterable[str], workdir: Path, adversarial_sets: bool = False
+) -> list[Path]:
+    """`data` and each dataset's checkpoint folders (relative), those that exist; with
+    `adversarial_sets`, also its ATTACK_FOLDERS."""
     directories = [Path("data")]
     for dataset in datasets:
         models = Path("results") / dataset / "models"
         if not (workdir / models).is_dir():
             raise PinError(f"{workdir / models} does not exist; run `snakemake --cores all` first")
-        directories.append(models)
-        if (workdir / "results" / dataset / "defenses").is_dir():
-            directories.append(Path("results") / dataset / "defenses")
+        folders = CHECKPOINT_FOLDERS + (ATTACK_FOLDERS if adversarial_sets else ())
+        directories += [
+            Path("results") / dataset / folder
+            for folder in folders
+            if (workdir / "results" / dataset / folder).is_dir()
+        ]
     return directories
 
 
@@ -121,17 +146,33 @@ def run_dvc(workdir: Path, *arguments: str) -> str:
 
 
 def pin_run(
-    workdir: Path, datasets: Iterable[str], remote: str | None = None
-) -> tuple[Path, list[Path]]:
+    workdir: Path,
+    datasets: Iterable[str],
+    remote: str | None = None,
+    adversarial_sets: bool = False,
+) -> Pin:
     """Add the run's data and checkpoints to DVC, push them, write the pin manifest.
 
-    Returns the manifest and the `.dvc` files: commit both (and tag) to pin the run.
+    `adversarial_sets` also pins the crafted sets, cell metrics and analyses, so that a
+    reproduction crafts nothing and only rebuilds the tables and figures; without it, the
+    attack folders' `.dvc` files of an earlier such pin are removed (`dvc remove`, which
+    keeps the files). Commit the manifest and the `.dvc` files (and tag) to pin the run.
     """
     workdir = Path(workdir).resolve()
     if not (workdir / ".dvc").is_dir():
         raise PinError(f"{workdir} is not a DVC repository (no .dvc/); pin from its root")
-    directories = pinned_directories(datasets, workdir)
+    datasets = list(datasets)
+    directories = pinned_directories(datasets, workdir, adversarial_sets)
     files = describe_files(workdir, directories)
+    stale = () if adversarial_sets else ATTACK_FOLDERS
+    unpinned = [
+        pin
+        for dataset in datasets
+        for folder in stale
+        if (pin := workdir / "results" / dataset / f"{folder}.dvc").exists()
+    ]
+    if unpinned:
+        run_dvc(workdir, "remove", *(str(pin.relative_to(workdir)) for pin in unpinned))
     run_dvc(workdir, "add", "--quiet", *map(str, directories))
     run_dvc(workdir, "push", "--quiet", *(["--remote", remote] if remote else []))
     manifest = workdir / PIN_MANIFEST
@@ -144,7 +185,8 @@ def pin_run(
             "files": [asdict(file) for file in files],
         },
     )
-    return manifest, [workdir / f"{directory}.dvc" for directory in directories]
+    dvc_files = [workdir / f"{directory}.dvc" for directory in directories]
+    return Pin(manifest, dvc_files, unpinned, len(files))
 
 
 def read_manifest(path: Path) -> list[PinnedFile]:
