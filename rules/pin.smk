@@ -19,6 +19,8 @@ rule pin:
         manifest="pins.json",
     log:
         "logs/pin.log",
+    benchmark:
+        "benchmarks/pin.tsv"
     params:
         datasets=config["targets"],
         remote=(config.get("pin") or {}).get("remote"),
