@@ -26,7 +26,7 @@ dvc remote modify --local local url "$D/origin/.dvc-storage"
 /usr/bin/time -f "dvc pull: %e s" dvc pull --quiet
 snakemake -n --cores all "$@" > "$D/dry.out" 2>&1
 grep "pinned run" "$D/dry.out" || true
-sed -n '/^Job stats/,/^total/p' "$D/dry.out"
+awk '/^Job stats/ {shown = 1} shown {print} shown && /^total/ {exit}' "$D/dry.out"
 /usr/bin/time -f "reproduction: %e s" snakemake --cores all "$@" > "$D/reproduce.out" 2>&1 \
     || { tail -30 "$D/reproduce.out"; exit 1; }
 tail -1 "$D/reproduce.out"
