@@ -60,7 +60,7 @@ def dataset_files(wildcards):
     """The canonical store of a dataset. Not ancient(): a rebuilt dataset must retrain every
     model (ancient() also stops Snakemake from re-running the jobs downstream of a job that
     re-runs). The timestamps `dvc pull` rewrites are put back in order by
-    decoybench.pinning.restore_pinned_order (below)."""
+    decoybench.pinning.restore_pinned_order (above)."""
     return {
         "manifest": f"data/{wildcards.dataset}/manifest.json",
         **{split: f"data/{wildcards.dataset}/{split}.npz" for split in ("train", "val", "test")},
