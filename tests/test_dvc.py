@@ -7,15 +7,14 @@ site cache, so the tests never touch the repository's data, cache or remote.
 from __future__ import annotations
 
 import configparser
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
+from vcs import dvc, git
 
 from decoybench.config import load_yaml
 from decoybench.data.store import SPLITS, load_split, prepare_dataset
@@ -24,28 +23,11 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 SMALL_SETTINGS = {"split": {"train": 0.8, "val": 0.1, "test": 0.1}, "max_images": 200}
 
 
-def dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m dvc` in `project`, waiting for the repo lock instead of failing on it."""
-    env = {
-        **os.environ,
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(project.parent / "dvc-site-cache"),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "dvc", "--wait-for-lock", *args],
-        check=True,
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-
-
 def new_project(root: Path) -> Path:
     """A fresh git + DVC project whose config is the repository's own .dvc/config."""
     project = root / "project"
     project.mkdir()
-    subprocess.run(["git", "init", "-q"], check=True, cwd=project)
+    git(project, "init", "-q")
     dvc(project, "init", "--quiet")
     shutil.copyfile(REPOSITORY_ROOT / ".dvc" / "config", project / ".dvc" / "config")
     dvc(project, "config", "--list")  # the repository's config must parse

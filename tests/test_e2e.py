@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
+from vcs import dvc, git
 
 from decoybench.config import load_yaml
 
@@ -443,22 +444,6 @@ def test_a_rebuilt_dataset_retrains_every_model(two_runs, repository_root, tmp_p
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert planned_jobs(completed) == {**EXPECTED_JOBS, "all": 1}
-
-
-def git(workdir: Path, *arguments: str) -> str:
-    completed = subprocess.run(
-        ["git", "-c", "user.name=e2e", "-c", "user.email=e2e@localhost", *arguments],
-        cwd=workdir, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return completed.stdout
-
-
-def dvc(workdir: Path, *arguments: str) -> str:
-    completed = subprocess.run(
-        [sys.executable, "-m", "dvc", *arguments],
-        cwd=workdir, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return completed.stdout
 
 
 # What a checkout holds besides the run: the workflow and the package it imports.

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from vcs import dvc, git
 
 from decoybench.io import sha256_file
 from decoybench.pinning import (
@@ -171,22 +170,11 @@ def test_malformed_manifest_names_the_bad_entry(tmp_path: Path, manifest, messag
 # --- pin_run against a real DVC repository --------------------------------------------------
 
 
-def run(command: list[str], cwd: Path) -> str:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(cwd.parent / "site")}
-    completed = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-    assert completed.returncode == 0, completed.stderr
-    return completed.stdout
-
-
-def dvc(project: Path, *arguments: str) -> str:
-    return run([sys.executable, "-m", "dvc", *arguments], project)
-
-
 def new_project(root: Path) -> Path:
     """A git + DVC project with the repository's ignore files and a local default remote."""
     project = root / "project"
     project.mkdir()
-    run(["git", "init", "-q"], project)
+    git(project, "init", "-q")
     dvc(project, "init", "--quiet")
     for name in (".gitignore", ".dvcignore"):
         shutil.copyfile(REPOSITORY_ROOT / name, project / name)
@@ -216,7 +204,7 @@ def test_pin_adds_pushes_and_records_every_checkpoint(tmp_path: Path) -> None:
         assert recorded[relative].mtime_ns == path.stat().st_mtime_ns  # pinning touches nothing
     assert any((tmp_path / "storage").rglob("*")), "nothing was pushed to the remote"
     # git sees the pins (and not the pinned files): .gitignore lets the .dvc files through.
-    untracked = run(["git", "status", "--porcelain", "--untracked-files=all"], project)
+    untracked = git(project, "status", "--porcelain", "--untracked-files=all")
     assert "results/mnist5k/models.dvc" in untracked and "defenses.dvc" in untracked
     assert "victim.safetensors" not in untracked and "train.npz" not in untracked
 
@@ -244,7 +232,7 @@ def test_adversarial_sets_pins_the_attack_outputs_too(tmp_path: Path) -> None:
     assert sorted(file.path for file in read_manifest(manifest)) == sorted(
         [*RUN_FILES, *attack_outputs]
     )
-    untracked = run(["git", "status", "--porcelain", "--untracked-files=all"], project)
+    untracked = git(project, "status", "--porcelain", "--untracked-files=all")
     assert all(f"results/mnist5k/{name}.dvc" in untracked for name in ("adv", "eval", "analysis"))
     assert "pgd.npz" not in untracked and "pgd.json" not in untracked
     # Pinned again without: the attack folders' pins go (their files stay) and the
@@ -261,12 +249,12 @@ def test_a_clone_pulls_the_pins_and_gets_their_order_back(tmp_path: Path) -> Non
     project = new_project(tmp_path)
     make_run(project)
     pin_run(project, ["mnist5k"])
-    run(["git", "add", "-A"], project)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pin"], project)
-    run(["git", "tag", "v1"], project)
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "pin")
+    git(project, "tag", "v1")
 
     clone = tmp_path / "clone"
-    run(["git", "clone", "-q", "--branch", "v1", str(project), str(clone)], tmp_path)
+    git(tmp_path, "clone", "-q", "--branch", "v1", str(project), str(clone))
     assert not (clone / RUN_FILES[2]).exists()
     dvc(clone, "pull", "--quiet")
     assert [sha256_file(clone / r) for r in RUN_FILES] == [

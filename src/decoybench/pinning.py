@@ -210,9 +210,9 @@ def read_manifest(path: Path) -> list[PinnedFile]:
     return files
 
 
-def _in_order(files: Sequence[PinnedFile], mtimes: dict[str, int]) -> bool:
-    """True when the current timestamps never run against the pinned run's order."""
-    ordered = sorted(files, key=lambda file: (file.mtime_ns, file.path))
+def _in_order(ordered: Sequence[PinnedFile], mtimes: dict[str, int]) -> bool:
+    """True when the current timestamps of `ordered` (in the pinned run's order) never run
+    against that order."""
     current = [mtimes[file.path] for file in ordered]
     return all(earlier <= later for earlier, later in itertools.pairwise(current))
 
@@ -230,27 +230,26 @@ def restore_pinned_order(workdir: Path, manifest: str = PIN_MANIFEST) -> Restora
     workdir = Path(workdir)
     if not (workdir / manifest).is_file():
         return Restoration(0, (), ())
-    files = read_manifest(workdir / manifest)
-    present, mtimes, missing = [], {}, []
-    for file in files:
+    ordered = sorted(read_manifest(workdir / manifest), key=lambda f: (f.mtime_ns, f.path))
+    present, stats, missing = [], {}, []
+    for file in ordered:
         try:
-            mtimes[file.path] = (workdir / file.path).stat().st_mtime_ns
+            stats[file.path] = (workdir / file.path).stat()
             present.append(file)
         except FileNotFoundError:
             missing.append(file.path)
+    mtimes = {path: status.st_mtime_ns for path, status in stats.items()}
     if _in_order(present, mtimes):
         return Restoration(0, (), tuple(missing))
     changed = tuple(
         file.path
         for file in present
-        if (workdir / file.path).stat().st_size != file.size
-        or sha256_file(workdir / file.path) != file.sha256
+        if stats[file.path].st_size != file.size or sha256_file(workdir / file.path) != file.sha256
     )
     if changed:
         return Restoration(0, changed, tuple(missing))
-    ordered = sorted(present, key=lambda file: (file.mtime_ns, file.path))
-    start = time.time_ns() - _SPACING_NS * len(ordered)
-    for rank, file in enumerate(ordered):
+    start = time.time_ns() - _SPACING_NS * len(present)
+    for rank, file in enumerate(present):
         stamp = start + rank * _SPACING_NS
         os.utime(workdir / file.path, ns=(stamp, stamp))
-    return Restoration(len(ordered), (), tuple(missing))
+    return Restoration(len(present), (), tuple(missing))
