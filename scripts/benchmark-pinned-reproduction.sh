@@ -5,7 +5,8 @@
 # checkout's data/ and results/ into a clone, `snakemake pin` it to a local remote, commit and
 # tag; then `git clone`, `dvc pull` and `snakemake --cores all` in a second clone, and compare
 # its tables and PNGs with the pinned run's. Run after `snakemake --cores all` (default
-# config; extra arguments, e.g. `--configfile X`, go to every snakemake call).
+# config; extra arguments, e.g. `--configfile X`, go to every snakemake call: a config file
+# holding `pin: {remote: null, adversarial_sets: true}` times the pin of the adversarial sets).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$REPO/.venv/bin:$PATH" DVC_NO_ANALYTICS=1
@@ -18,7 +19,9 @@ cp -a "$REPO/data" "$REPO/results" . && rm -rf results/mlflow-spool
 git ls-files -z | xargs -0 touch -d '2000-01-01'
 snakemake -n --cores all "$@" 2>&1 | grep -q "Nothing to be done" \
     || { echo "the run in $REPO is not finished (or not up to date)"; exit 1; }
-/usr/bin/time -f "pin: %e s" snakemake pin --cores 1 "$@" > "$D/pin.out" 2>&1
+/usr/bin/time -f "pin: %e s" snakemake pin --cores 1 "$@" > "$D/pin.out" 2>&1 \
+    || { tail -30 "$D/pin.out"; exit 1; }
+tail -1 "$D/pin.out"
 git add -A && git -c user.name=bench -c user.email=bench@localhost commit -qm pin && git tag pinned
 echo "pinned $(python -c "import json;print(len(json.load(open('pins.json'))['files']))") files, $(du -sh .dvc-storage | cut -f1) pushed"
 git clone -q "$D/origin" "$D/clone" && cd "$D/clone" && git checkout -q pinned
