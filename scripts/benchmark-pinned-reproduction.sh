@@ -33,7 +33,7 @@ awk '/^Job stats/ {shown = 1} shown {print} shown && /^total/ {exit}' "$D/dry.ou
 /usr/bin/time -f "reproduction: %e s" snakemake --cores all "$@" > "$D/reproduce.out" 2>&1 \
     || { tail -30 "$D/reproduce.out"; exit 1; }
 tail -1 "$D/reproduce.out"
-for kind in tables/*.csv tables/*.md figures/*.png; do
+for kind in tables/*.csv tables/*.md figures/*.png figures/*.pdf; do
     same=0 total=0
     for f in "$D"/origin/results/*/$kind; do
         total=$((total + 1))

@@ -38,3 +38,19 @@ def test_defenses_sharing_a_setting_get_their_own_bars(tmp_path, monkeypatch) ->
     attack_success.plot_attack_success(table, tmp_path / "f.png", tmp_path / "f.pdf")
     assert labels == ["whitebox", "transfer_public / luring", "transfer_public / luring_ce"]
     assert (tmp_path / "f.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_pdfs_do_not_depend_on_when_they_are_saved(tmp_path, monkeypatch) -> None:
+    """matplotlib dates a PDF by SOURCE_DATE_EPOCH, else by the clock: two saves a day apart."""
+    import matplotlib.pyplot as plt
+
+    pdfs = []
+    for day, epoch in enumerate(("1700000000", "1700086400")):
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+        figure, axes = plt.subplots()
+        axes.plot([0, 1], [1, 0])
+        attack_success.save_figure(figure, tmp_path / f"{day}.png", tmp_path / f"{day}.pdf")
+        plt.close(figure)
+        pdfs.append((tmp_path / f"{day}.pdf").read_bytes())
+    assert pdfs[0].startswith(b"%PDF")
+    assert pdfs[0] == pdfs[1]

@@ -11,8 +11,12 @@ from decoybench.io import atomic_path
 
 
 def save_figure(figure: object, png_path: str | Path, pdf_path: str | Path) -> None:
-    """Save a matplotlib figure as PNG (150 dpi) and PDF, each atomically."""
-    for path, options in ((png_path, {"dpi": 150}), (pdf_path, {})):
+    """Save a matplotlib figure as PNG (150 dpi) and PDF, each atomically.
+
+    The PDF carries no CreationDate (matplotlib stamps the save time by default), so that
+    the same run gives byte-identical PDFs, as it does PNGs and tables."""
+    undated = {"metadata": {"CreationDate": None}}
+    for path, options in ((png_path, {"dpi": 150}), (pdf_path, undated)):
         with atomic_path(path) as temporary:
             figure.savefig(
                 temporary, format=Path(path).suffix.lstrip("."), bbox_inches="tight", **options
