@@ -17,7 +17,7 @@ from decoybench.runtime import to_float
 
 def test_blank_outputs_never_count_as_successes(tiny_store, tiny_victim, tmp_path) -> None:
     """Foolbox's C&W returns an all-black image where it found nothing; a target that
-    misclassifies it is not fooled (DESIGN.md, pitfalls)."""
+    misclassifies it is not fooled (docs/design.md, Pitfalls)."""
     model, _ = load_checkpoint(tiny_victim)
     test = load_split(tiny_store, "test")
     clean = to_float(test.images)
