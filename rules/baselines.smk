@@ -6,42 +6,9 @@ LID, Feature Squeezing and MagNet leave the victim unchanged, so an attacker of 
 system crafts exactly the white-box sets of the undefended victim: their cells score those
 sets (`score_<defense>`, one job per defense for all its cells) instead of crafting again, and
 every detector is measured on the very same adversarial examples. Trapdoor retrains the
-victim, so its cells are crafted on the trapdoored model by `attack_cell`.
+victim, so its cells are crafted on the trapdoored model by `attack_cell`. The baselines are
+built by `build_baseline_defense` (rules/defenses.smk).
 """
-
-
-rule build_baseline_defense:
-    """Build a baseline detector around the victim (fitted on the training split) and
-    calibrate its thresholds on the clean validation split at each target FPR."""
-    wildcard_constraints:
-        defense="(lid|feature_squeezing|magnet|trapdoor)([_-][A-Za-z0-9_-]+)?",
-    input:
-        unpack(dataset_files),
-        victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
-        sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
-    output:
-        defense="results/{dataset}/defenses/{defense}/defense.json",
-        tensors="results/{dataset}/defenses/{defense}/defense.safetensors",
-    log:
-        "logs/build_baseline_defense/{dataset}/{defense}.log",
-    benchmark:
-        "benchmarks/build_baseline_defense/{dataset}/{defense}.tsv"
-    params:
-        baseline=lambda wildcards: defense_type(wildcards.defense),
-        settings=lambda wildcards: config["defenses"][wildcards.defense],
-        # LID's training attack, by name (the other baselines name no attack).
-        attacks=lambda wildcards: {
-            name: config["attacks"][name]
-            for name in [config["defenses"][wildcards.defense].get("training_attack")]
-            if name
-        },
-    threads: 1
-    resources:
-        gpu=1,
-    conda:
-        "../envs/decoybench.yaml"
-    script:
-        "../workflow_scripts/build_baseline_defense.py"
 
 
 for _defense in detection_only_defenses():

@@ -12,8 +12,8 @@ from decoybench.environment import export_for_jobs
 
 export_for_jobs(_SOURCE)
 
+from decoybench import defense_registry
 from decoybench.config import (
-    DETECTION_ONLY_DEFENSES,
     ConfigError,
     defense_type,
     prepare_config,
@@ -101,6 +101,30 @@ def cell_inputs(wildcards):
     return inputs
 
 
+def is_detection_only(name):
+    """Whether defense `name`'s type leaves the victim unchanged (its cells score the
+    victim's white-box sets)."""
+    return defense_registry.get(defense_type(name)).detection_only
+
+
+def build_rules():
+    """{build rule: configured defense names} from the types' `build_rule`, in config order."""
+    rules = {}
+    for name in config.get("defenses") or {}:
+        rule_name = defense_registry.get(defense_type(name)).build_rule
+        if rule_name is not None:
+            rules.setdefault(rule_name, []).append(name)
+    return rules
+
+
+def named_attacks(wildcards):
+    """The attack configs a defense's settings name (its type's `attack_settings`, e.g.
+    LID's training attack)."""
+    settings = config["defenses"][wildcards.defense]
+    keys = defense_registry.get(defense_type(wildcards.defense)).attack_settings
+    return {settings[key]: config["attacks"][settings[key]] for key in keys if settings.get(key)}
+
+
 def defenses_of_type(kind):
     """Names in config `defenses` of one defense type (decoybench.config.defense_type)."""
     return [name for name in config.get("defenses") or {} if defense_type(name) == kind]
@@ -134,7 +158,7 @@ def cell_metrics(wildcards):
     return [
         f"results/{wildcards.dataset}/eval/{setting}/{defense}/{attack}.json"
         for setting, defense, attack in evaluation_cells(wildcards.dataset)
-        if defense_type(defense) not in DETECTION_ONLY_DEFENSES
+        if not is_detection_only(defense)
     ]
 
 
@@ -280,9 +304,10 @@ def multitask_outputs():
     ]
 
 
-BASELINE_TYPES = ("lid", "feature_squeezing", "magnet", "trapdoor")
-# Column groups of the comparison table (the attractors paper's Table III), in its order.
-COMPARISON_GROUPS = ("attractor", *BASELINE_TYPES)
+# Column groups of the comparison table (the attractors paper's Table III), in registry
+# order: the attractor, then the detectors compared with it (the baselines).
+COMPARISON_GROUPS = defense_registry.types_where(compared=True)
+BASELINE_TYPES = tuple(group for group in COMPARISON_GROUPS if group != "attractor")
 BASELINE_TABLES = ("baseline_comparison", "baseline_luring")
 BASELINE_FIGURES = ("baseline_asr",)
 
@@ -291,15 +316,11 @@ def crafting_defenses():
     """Defenses whose cells craft their own adversarial sets (attack_cell): all but the
     detection-only baselines, which score the victim's white-box sets."""
     names = ["undefended", *(config.get("defenses") or {})]
-    return [name for name in names if defense_type(name) not in DETECTION_ONLY_DEFENSES]
+    return [name for name in names if not is_detection_only(name)]
 
 
 def detection_only_defenses():
-    return [
-        name
-        for name in config.get("defenses") or {}
-        if defense_type(name) in DETECTION_ONLY_DEFENSES
-    ]
+    return [name for name in config.get("defenses") or {} if is_detection_only(name)]
 
 
 def detection_cells(defense):

@@ -1,83 +1,40 @@
-"""Defenses built around the victim, and their clean-data tables."""
+"""Defenses built around the victim (one rule per `build_rule` of the defense registry), and\nthe attractor's clean-data tables and analyses."""
 
 
-rule build_defense:
-    """Build a defense around the victim; calibrate its detector on the validation split."""
-    wildcard_constraints:
-        defense="attractor",
-    input:
-        unpack(dataset_files),
-        victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
-        sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
-    output:
-        defense="results/{dataset}/defenses/{defense}/defense.json",
-    log:
-        "logs/build_defense/{dataset}/{defense}.log",
-    benchmark:
-        "benchmarks/build_defense/{dataset}/{defense}.tsv"
-    params:
-        settings=lambda wildcards: config["defenses"][wildcards.defense],
-    threads: 1
-    conda:
-        "../envs/decoybench.yaml"
-    script:
-        "../workflow_scripts/build_defense.py"
+for _rule_name, _names in build_rules().items():
+    _entry = defense_registry.type_of(_names[0])
 
-
-rule build_luring_defense:
-    """Luring: train the component P in front of the frozen victim M (Algorithm 1, or a
-    comparison approach) on M's predictions; measure Table 8 on the test split."""
-    wildcard_constraints:
-        defense="luring([_-][A-Za-z0-9_-]+)?",
-    input:
-        unpack(dataset_files),
-        victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
-        sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
-    output:
-        defense="results/{dataset}/defenses/{defense}/defense.json",
-        component="results/{dataset}/defenses/{defense}/defense.safetensors",
-    log:
-        "logs/build_luring_defense/{dataset}/{defense}.log",
-    benchmark:
-        "benchmarks/build_luring_defense/{dataset}/{defense}.tsv"
-    params:
-        settings=lambda wildcards: config["defenses"][wildcards.defense],
-    threads: 1
-    resources:
-        gpu=1,
-    conda:
-        "../envs/decoybench.yaml"
-    script:
-        "../workflow_scripts/build_luring_defense.py"
-
-
-rule build_multitask_defense:
-    """Multi-task: the Classmap from FGSM examples on the victim (the paper's oracle), then
-    the defended model (auxiliary head Z′, gradient lock) trained with J_obj; Table VI."""
-    wildcard_constraints:
-        defense="multitask([_-][A-Za-z0-9_-]+)?",
-    input:
-        unpack(dataset_files),
-        victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
-        sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
-    output:
-        defense="results/{dataset}/defenses/{defense}/defense.json",
-        weights="results/{dataset}/defenses/{defense}/defense.safetensors",
-        classmap_csv="results/{dataset}/defenses/{defense}/classmap.csv",
-        classmap_md="results/{dataset}/defenses/{defense}/classmap.md",
-    log:
-        "logs/build_multitask_defense/{dataset}/{defense}.log",
-    benchmark:
-        "benchmarks/build_multitask_defense/{dataset}/{defense}.tsv"
-    params:
-        settings=lambda wildcards: config["defenses"][wildcards.defense],
-    threads: 1
-    resources:
-        gpu=1,
-    conda:
-        "../envs/decoybench.yaml"
-    script:
-        "../workflow_scripts/build_multitask_defense.py"
+    rule:
+        """Build each configured defense of this rule's types around the victim with its
+        type's builder (decoybench.defense_registry); detectors are calibrated on the
+        clean validation split."""
+        name:
+            _rule_name
+        wildcard_constraints:
+            defense=_alternatives(_names),
+        input:
+            unpack(dataset_files),
+            victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
+            sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
+        output:
+            **{
+                key: f"results/{{dataset}}/defenses/{{defense}}/{file}"
+                for key, file in _entry.build_outputs.items()
+            },
+        log:
+            f"logs/{_rule_name}/{{dataset}}/{{defense}}.log",
+        benchmark:
+            f"benchmarks/{_rule_name}/{{dataset}}/{{defense}}.tsv"
+        params:
+            settings=lambda wildcards: config["defenses"][wildcards.defense],
+            attacks=named_attacks,
+        threads: 1
+        resources:
+            gpu=int(_entry.gpu),
+        conda:
+            "../envs/decoybench.yaml"
+        script:
+            "../workflow_scripts/build_defense.py"
 
 
 rule make_clean_accuracy_table:

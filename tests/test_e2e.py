@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 EXPECTED_JOBS = {
     "prepare_dataset": 1,
     "train_model": 2,
-    "build_defense": 1,
+    "build_attractor_defense": 1,
     "make_clean_accuracy_table": 1,
     "attack_cell": 15,
     "build_luring_defense": 2,
@@ -474,7 +474,7 @@ def checkout_with_a_finished_run(repository_root: Path, run: Path, destination: 
     return destination
 
 
-PINNED_RULES = ("prepare_dataset", "train_model", "build_defense", "build_luring_defense",
+PINNED_RULES = ("prepare_dataset", "train_model", "build_attractor_defense", "build_luring_defense",
                 "build_multitask_defense", "build_baseline_defense")  # fmt: skip
 
 
@@ -571,3 +571,68 @@ def test_bad_config_stops_before_any_job(repository_root, tmp_path) -> None:
         "multitask_substitute_cifar10"
     ]
     assert not (tmp_path / "logs").exists() and not (tmp_path / "data").exists()
+
+
+def test_a_new_defense_type_is_its_package_folder_and_nothing_else(
+    two_runs, repository_root, tmp_path
+) -> None:
+    """Adding a detection-only defense type is its package folder under decoybench.papers
+    with its registry entry (tests/data/mean_distance): no other file edited, the schema
+    takes its entry (and refuses a bad key in it), a cell scores it, and the comparison
+    table and heat map list it."""
+    first, _ = two_runs
+    checkout = checkout_with_a_finished_run(repository_root, first, tmp_path / "checkout")
+    package = checkout / "src" / "decoybench" / "papers" / "mean_distance"
+    shutil.copytree(repository_root / "tests" / "data" / "mean_distance", package)
+    dated = (checkout / "Snakefile").stat().st_mtime
+    for path in [package, *package.rglob("*")]:
+        os.utime(path, (dated, dated))
+    edited = [
+        str(path.relative_to(checkout))
+        for name in SOURCES
+        for path in ((checkout / name).rglob("*") if (checkout / name).is_dir() else ())
+        if path.is_file() and package not in path.parents and "__pycache__" not in path.parts
+        and path.read_bytes() != (repository_root / path.relative_to(checkout)).read_bytes()
+    ]  # fmt: skip
+    assert not edited
+
+    config = tiny_config(repository_root)
+    config["defenses"]["mean_distance"] = {"fprs": [0.05, 0.005]}
+    both = ["pgd_linf_0.3", "fgsm_0.1"]
+    config["evaluation"]["cells"].append(
+        {"setting": "forensic", "defense": "mean_distance", "attacks": both}
+    )
+    bad = copy.deepcopy(config)
+    bad["defenses"]["mean_distance"]["bogus"] = 1
+    write_config(checkout, bad)
+    refused = snakemake(checkout, checkout, "-n", "--cores", "1")
+    assert refused.returncode != 0
+    assert "unknown key 'bogus' in defenses.mean_distance; allowed keys: fprs" in refused.stderr
+
+    write_config(checkout, config)
+    planned = planned_jobs(snakemake(checkout, checkout, "-n", "--cores", "1"))
+    assert planned == {
+        "build_mean_distance_defense": 1,
+        "score_mean_distance": 1,
+        "make_baseline_tables": 1,
+        "plot_baseline_figures": 1,
+        "all": 1,
+    }
+    completed = snakemake(checkout, checkout, "--cores", "2")
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    results = checkout / "results/mnist5k"
+    for attack in both:
+        cell = json.loads((results / f"eval/forensic/mean_distance/{attack}.json").read_text())
+        assert cell["cell"]["adversarial_set"].endswith(f"adv/whitebox/undefended/{attack}.npz")
+        points = cell["forensic"]["operating_points"]
+        assert [point["fpr_target"] for point in points] == [0.05, 0.005]
+    comparison = pd.read_csv(results / "tables/baseline_comparison.csv")
+    at_5 = comparison[comparison["fpr_target"] == 0.05].set_index("attack")
+    pgd = json.loads((results / "eval/forensic/mean_distance/pgd_linf_0.3.json").read_text())
+    assert (
+        at_5.loc["pgd_linf_0.3", "mean_distance_tpr_count"]
+        == pgd["forensic"]["operating_points"][0]["tpr"]["count"]
+    )
+    assert "MeanDist" in (results / "tables/baseline_comparison.md").read_text()
+    before = pd.read_csv(first / "results/mnist5k/tables/baseline_comparison.csv")
+    assert comparison[before.columns].equals(before)  # the other columns are unchanged

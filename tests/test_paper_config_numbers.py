@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from decoybench import config as config_module
+from decoybench import defense_registry
 from decoybench.config import load_yaml, prepare_config, validate_config
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +84,7 @@ def _workflow(name: str) -> SimpleNamespace:
     namespace: dict[str, Any] = {
         "config": config,
         "defense_type": config_module.defense_type,
-        "DETECTION_ONLY_DEFENSES": config_module.DETECTION_ONLY_DEFENSES,
+        "defense_registry": defense_registry,
         "whitebox_setting": config_module.whitebox_setting,
     }
     exec(_common_code(), namespace)

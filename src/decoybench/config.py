@@ -17,48 +17,24 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from decoybench import defense_registry
+
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA_PATH = REPOSITORY_ROOT / "config" / "schema.yaml"
 PRESET_KEYS = ("description", "setting", "include", "attacks")
-# Setting kinds each type of defense can be evaluated in (decoybench.defenses.deployment).
-DEFENSE_KINDS: dict[str, tuple[str, ...]] = {
-    "undefended": ("whitebox", "transfer"),
-    "attractor": ("forensic", "integrated", "transfer"),
-    "luring": ("transfer",),
-    "multitask": ("transfer", "greybox", "near_whitebox"),
-    # Baseline detectors (decoybench.defenses.baselines). LID, Feature Squeezing and MagNet
-    # leave the classifier as it is: their forensic cells score the white-box sets crafted on
-    # the bare victim. Trapdoor retrains it: its cells are crafted on the trapdoored model, and
-    # in a transfer setting that model is public (the luring paper's Table 20).
-    "lid": ("forensic",),
-    "feature_squeezing": ("forensic",),
-    "magnet": ("forensic",),
-    "trapdoor": ("forensic", "transfer"),
-}
-# Defense types that publish a model of their own for transfer attackers to craft on (a
-# transfer setting without `source`): luring's T = M∘P, the trapdoored model.
-PUBLIC_MODEL_DEFENSES: tuple[str, ...] = ("luring", "trapdoor")
-# Baseline detectors that leave the victim unchanged: an attacker of the defended system
-# crafts exactly what an attacker of the bare victim crafts, so their cells score the
-# victim's white-box adversarial sets instead of crafting their own.
-DETECTION_ONLY_DEFENSES: tuple[str, ...] = ("lid", "feature_squeezing", "magnet")
-# Every defense type a name can have (defense_type), after undefended and attractor.
-_PREFIXED_DEFENSES = ("luring", "multitask", "lid", "feature_squeezing", "magnet", "trapdoor")
 
 
 def defense_type(name: str) -> str:
-    """The type of defense `name` names: `undefended`, `attractor`, or one of
-    `_PREFIXED_DEFENSES` for that name and every `<type>_<x>` / `<type>-<x>` (one entry per
-    variant compared, e.g. `luring_stack`; `feature_squeezing` before a bare `feature_`)."""
-    if name in ("undefended", "attractor"):
-        return name
-    for kind in sorted(_PREFIXED_DEFENSES, key=len, reverse=True):
-        if name == kind or name.startswith((f"{kind}_", f"{kind}-")):
-            return kind
-    allowed = ", ".join(f"{kind}, {kind}_<name>" for kind in _PREFIXED_DEFENSES)
-    raise ConfigError(
-        f"invalid config: unknown defense {name!r}; allowed: undefended, attractor, {allowed}"
-    )
+    """The registered type (decoybench.defense_registry) of config defense name `name`:
+    the type's name for it and, where the type has variants, for every `<type>_<x>` /
+    `<type>-<x>` (one entry per variant compared, e.g. `luring_stack`)."""
+    entry = defense_registry.type_of(name)
+    if entry is None:
+        raise ConfigError(
+            f"invalid config: unknown defense {name!r}; allowed: "
+            f"{defense_registry.allowed_names()}"
+        )
+    return entry.name
 
 
 class ConfigError(ValueError):
@@ -131,6 +107,9 @@ def validate_schema(config: dict[str, Any], schema_path: str | Path = DEFAULT_SC
     """Validate `config` against the JSON schema; raise ConfigError with a one-line reason."""
     schema_path = Path(schema_path)
     schema = load_yaml(schema_path)
+    properties = schema.get("properties", {})
+    if "defenses" in properties:
+        properties["defenses"] = defense_registry.defenses_schema(properties["defenses"])
     validator = jsonschema.Draft202012Validator(schema, registry=_sibling_schemas(schema_path))
     errors = list(validator.iter_errors(config))
     if not errors:
@@ -188,19 +167,15 @@ def cross_check(config: dict[str, Any]) -> None:
                 f"invalid config: {where}.defense = {defense!r} is not configured in "
                 f"`defenses`; configured: {', '.join(config.get('defenses') or {}) or 'none'}"
             )
-        allowed = DEFENSE_KINDS[defense_type(defense)]
-        if kind not in allowed:
+        entry = defense_registry.get(defense_type(defense))
+        if kind not in entry.kinds:
             raise ConfigError(
                 f"invalid config: {where}: setting {cell['setting']!r} is of kind {kind!r}, "
                 f"which defense {defense!r} has no meaning in; allowed kinds: "
-                f"{', '.join(allowed)}"
+                f"{', '.join(entry.kinds)}"
             )
         setting = config["settings"][cell["setting"]]
-        if (
-            kind == "transfer"
-            and "source" not in setting
-            and defense_type(defense) not in PUBLIC_MODEL_DEFENSES
-        ):
+        if kind == "transfer" and "source" not in setting and not entry.publishes_model:
             raise ConfigError(
                 f"invalid config: {where}: transfer setting {cell['setting']!r} has no `source` "
                 f"model, and defense {defense!r} publishes no model to craft on; give "
@@ -208,21 +183,19 @@ def cross_check(config: dict[str, Any]) -> None:
             )
         for position, attack in enumerate(cell["attacks"]):
             _require_known("attack", attack, config["attacks"], f"{where}.attacks.{position}")
-        if defense_type(defense) in DETECTION_ONLY_DEFENSES:
+        if entry.detection_only:
             _check_detection_only_cell(config, cell, where)
     for name, entry in (config.get("defenses") or {}).items():
-        if defense_type(name) == "lid":
-            _require_known(
-                "attack",
-                entry["training_attack"],
-                config["attacks"],
-                f"defenses.{name}.training_attack",
-            )
+        for key in defense_registry.get(defense_type(name)).attack_settings:
+            if key in entry:
+                _require_known(
+                    "attack", entry[key], config["attacks"], f"defenses.{name}.{key}"
+                )
 
 
 def whitebox_setting(config: dict[str, Any]) -> str | None:
     """The first setting of kind whitebox: whose undefended adversarial sets the cells of a
-    detection-only defense (DETECTION_ONLY_DEFENSES) score."""
+    detection-only defense (DefenseType.detection_only) score."""
     for name, setting in config["settings"].items():
         if setting["kind"] == "whitebox":
             return name

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from decoybench import defense_registry
 from decoybench.evaluation.baseline_paper_numbers import (
     paper_dataset_name,
     paper_table_20,
@@ -65,14 +66,11 @@ __all__ = [
 ]
 
 BASELINE_TABLES: tuple[str, ...] = ("comparison", "luring")
-# Table III's column groups in the paper's order.
-COMPARISON_GROUPS: tuple[str, ...] = ("attractor", "lid", "feature_squeezing", "magnet", "trapdoor")
+# Table III's column groups: the registered types marked `compared`, in registry order (the
+# attractor, then LID, FS, MagNet, Trapdoor: the paper's order), and their column titles.
+COMPARISON_GROUPS: tuple[str, ...] = defense_registry.types_where(compared=True)
 GROUP_TITLES: dict[str, str] = {
-    "attractor": "Attractor",
-    "lid": "LID",
-    "feature_squeezing": "FS",
-    "magnet": "MagNet",
-    "trapdoor": "Trapdoor",
+    group: defense_registry.get(group).title for group in COMPARISON_GROUPS
 }
 # Table 20's candidate attacks (registry names) in the paper's order; ties go to the first.
 TABLE_20_ATTACKS: tuple[str, ...] = ("fgsm", "mim", "dim", "mim_ti", "dim_ti")

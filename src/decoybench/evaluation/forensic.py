@@ -8,12 +8,13 @@ the attractors paper's Table I/III/IV measurements; the clean side is the whole 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from decoybench.defenses.system import ThresholdDetector
 from decoybench.evaluation.metrics import (
     detection_rate,
     false_positive_rate,
@@ -22,14 +23,6 @@ from decoybench.evaluation.metrics import (
     reformed_attack_success_rate,
     roc_auc,
 )
-
-
-class Detector(Protocol):
-    """What the forensic evaluation needs of a detector (DESIGN.md, Interfaces)."""
-
-    def score(self, x: Tensor) -> Tensor: ...
-
-    def is_adversarial(self, x: Tensor) -> Tensor: ...
 
 
 def _batched(function: Callable[[Tensor], Tensor], x: Tensor, batch_size: int) -> np.ndarray:
@@ -43,7 +36,7 @@ def _batched(function: Callable[[Tensor], Tensor], x: Tensor, batch_size: int) -
 @torch.no_grad()
 def forensic_metrics(
     *,
-    detectors: Mapping[float, Detector],
+    detectors: Mapping[float, ThresholdDetector],
     recover: Callable[[Tensor], Tensor] | None,
     x_adv: Tensor,
     x_clean_test: Tensor,

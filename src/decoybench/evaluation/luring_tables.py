@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from decoybench import defense_registry
 from decoybench.evaluation.luring_paper_numbers import (
     paper_agreement,
     paper_dataset_name,
@@ -116,8 +117,10 @@ Cell = dict[str, Any]
 
 
 def is_luring_defense(name: str) -> bool:
-    """A luring defense's config name: `luring` or `luring_*` (rules: defense_type)."""
-    return name == LURING or name.startswith(f"{LURING}_")
+    """Whether config name `name` is of the luring type (decoybench.defense_registry):
+    `luring`, `luring_<x>` or `luring-<x>`."""
+    entry = defense_registry.type_of(name)
+    return entry is not None and entry.name == LURING
 
 
 def middle_epsilon(epsilons: Iterable[float]) -> float:

@@ -39,6 +39,7 @@ from typing import Any
 
 import pandas as pd
 
+from decoybench import defense_registry
 from decoybench.evaluation.multitask_paper_numbers import (
     FIGURES_WITHOUT_NUMBERS,
     MULTITASK_TABLE_V,
@@ -125,8 +126,10 @@ Cell = dict[str, Any]
 
 
 def is_multitask_defense(name: str) -> bool:
-    """A multitask defense's config name: `multitask` or `multitask_*` (rules: defense_type)."""
-    return name == MULTITASK or name.startswith(f"{MULTITASK}_")
+    """Whether config name `name` is of the multitask type (decoybench.defense_registry):
+    `multitask`, `multitask_<x>` or `multitask-<x>`."""
+    entry = defense_registry.type_of(name)
+    return entry is not None and entry.name == MULTITASK
 
 
 # --- rates -------------------------------------------------------------------------------

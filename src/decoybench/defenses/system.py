@@ -1,0 +1,96 @@
+"""What the workflow hands a defense type's builder, and what its deployment returns.
+
+`DeployedSystem` is the attacker's and the evaluator's interface of a defended system
+(decoybench.defense_registry): the classifier (logits), what a white-box attacker
+differentiates, the model the defense publishes, its detectors by calibrated FPR and its
+recovery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor, nn
+
+    from decoybench.defenses.multitask import MultitaskModel
+
+
+class ThresholdDetector(Protocol):
+    """A detector at one operating point: a continuous score (higher = more likely
+    adversarial) and the flags at the threshold calibrated on clean validation data."""
+
+    fpr_target: float
+
+    def score(self, x: Tensor) -> Tensor: ...
+
+    def is_adversarial(self, x: Tensor) -> Tensor: ...
+
+
+@dataclass
+class DeployedSystem:
+    """What a cell needs: the model (logits convention), its checkpoint's sidecar, and, for a
+    defense with a forensic analyzer, its detectors by target FPR and its recovery; for a
+    defense that publishes a model of its own (luring's T = M∘P), that model and its sidecar;
+    for the multi-task defense, the defended model (`multitask`, also `model`), the bare
+    oracle (`original`) and, where the attacker sees less than `model`, what it attacks."""
+
+    model: nn.Module
+    sidecar: dict[str, Any]
+    detectors: dict[float, ThresholdDetector] = field(default_factory=dict)
+    recover: Callable[[Tensor], Tensor] | None = None
+    public: nn.Module | None = None
+    public_sidecar: dict[str, Any] = field(default_factory=dict)
+    multitask: MultitaskModel | None = None
+    original: nn.Module | None = None
+    attacked: nn.Module | None = None
+    # The first detector's scores on the clean test split, once a cell computed them.
+    clean_scores: Any = None
+    # Labels after the defense's input transformation (MagNet's reformer), if it has one.
+    reform_predict: Callable[[Tensor], Tensor] | None = None
+
+    @property
+    def crafting_model(self) -> nn.Module:
+        """The model a white-box attacker in this setting differentiates."""
+        return self.model if self.attacked is None else self.attacked
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """A defense type's `deploy` input: the victim checkpoint loaded and verified, the
+    config name of the defense, the setting kind and the defense's sidecar file."""
+
+    victim: nn.Module
+    victim_sidecar: dict[str, Any]
+    defense: str
+    kind: str
+    defense_path: Path
+    model_path: Path
+    device: torch.device | str
+    data_sha256: str
+
+    @property
+    def name(self) -> str:
+        """The deployed system's display name: victim+defense."""
+        return f"{self.victim_sidecar.get('name', 'victim')}+{self.defense}"
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    """A defense type's `builder` input: one config `defenses` entry to build around the
+    victim. `outputs`: output key -> path (the type's `build_outputs`); `attacks`: the
+    configs of the attacks its settings name (`attack_settings`)."""
+
+    defense: str
+    victim_path: Path
+    data_dir: Path
+    settings: Mapping[str, Any]
+    outputs: Mapping[str, str]
+    device: torch.device | str
+    seed: int
+    attacks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    progress: TextIO | None = None

@@ -1,0 +1,38 @@
+"""Build and deploy the attractor defense for the workflow (decoybench.defense_registry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from decoybench.defenses.build import build_attractor_defense
+from decoybench.defenses.deployment import load_attractor_defense
+from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest
+
+
+def build(job: BuildJob) -> dict[str, Any]:
+    """W around the victim, its detector calibrated on the validation split."""
+    return build_attractor_defense(
+        victim_path=job.victim_path,
+        data_dir=job.data_dir,
+        settings=job.settings,
+        out=job.outputs["defense"],
+        device=job.device,
+    )
+
+
+def deploy(request: DeployRequest) -> DeployedSystem:
+    """M_(ψ,φ) with the detector hidden (forensic, transfer) or M_(d,r) (integrated)."""
+    attractor = load_attractor_defense(request.victim, request.defense_path, request.device)
+    kind = request.kind
+    deployed = (
+        attractor.integrated() if kind == "integrated" else attractor.model_seen_by_attacker()
+    )
+    return DeployedSystem(
+        model=deployed.to(request.device).eval(),
+        sidecar={**request.victim_sidecar, "name": f"{request.name}[{kind}]"},
+        detectors={
+            point.fpr_target: attractor.detector_at(point.fpr_target)
+            for point in attractor.operating_points
+        },
+        recover=attractor.recover,
+    )

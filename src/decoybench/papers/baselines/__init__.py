@@ -1,0 +1,2 @@
+"""The baseline detectors LID, Feature Squeezing, MagNet and Trapdoor
+(decoybench.defenses.baselines), deployed beside the deception defenses."""

@@ -1,0 +1,46 @@
+"""Build and deploy a luring defense for the workflow (decoybench.defense_registry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from decoybench.defenses.luring_build import build_luring_defense
+from decoybench.defenses.luring_checkpoint import load_augmented
+from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest
+
+
+def build(job: BuildJob) -> dict[str, Any]:
+    """P trained in front of the frozen victim; Table 8's measurements (without the
+    per-epoch history)."""
+    settings = dict(job.settings)
+    approach = settings.pop("approach")
+    measurements = build_luring_defense(
+        target_path=job.victim_path,
+        data_dir=job.data_dir,
+        approach=approach,
+        settings=settings,
+        out=job.outputs["defense"],
+        device=job.device,
+        seed=job.seed,
+        progress=job.progress,
+    )
+    return {key: measurements[key] for key in measurements if key != "history"}
+
+
+def deploy(request: DeployRequest) -> DeployedSystem:
+    """M deployed and hidden; T = M∘P published for transfer attackers."""
+    public, public_sidecar = load_augmented(
+        request.defense_path,
+        request.model_path,
+        device=request.device,
+        expected={"data_sha256": request.data_sha256},
+    )
+    return DeployedSystem(
+        model=request.victim.eval(),
+        sidecar=request.victim_sidecar,
+        public=public,
+        public_sidecar={
+            **public_sidecar,
+            "name": f"{request.name}[{public_sidecar['approach']}]",
+        },
+    )

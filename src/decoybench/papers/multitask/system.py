@@ -1,0 +1,49 @@
+"""Build and deploy a multi-task defense for the workflow (decoybench.defense_registry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from decoybench.defenses.multitask_build import build_multitask_defense, write_classmap_table
+from decoybench.defenses.multitask_checkpoint import load_multitask
+from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest
+
+
+def build(job: BuildJob) -> dict[str, Any]:
+    """The Classmap from FGSM examples on the victim, then the defended model; its Classmap
+    table; Table VI's measurements."""
+    measurements = build_multitask_defense(
+        oracle_path=job.victim_path,
+        data_dir=job.data_dir,
+        settings=dict(job.settings),
+        out=job.outputs["defense"],
+        device=job.device,
+        seed=job.seed,
+        progress=job.progress,
+    )
+    write_classmap_table(
+        measurements["classmap"], job.outputs["classmap_csv"], job.outputs["classmap_md"]
+    )
+    return {
+        "table6": measurements["table6"],
+        "classmap_fgsm_success": measurements["classmap_fgsm_success"],
+        "seconds": measurements["seconds"],
+    }
+
+
+def deploy(request: DeployRequest) -> DeployedSystem:
+    """The defended model Z*; the bare oracle as `original`; in a grey-box setting the
+    attacker differentiates the network without Z′."""
+    defended, defended_sidecar = load_multitask(
+        request.defense_path,
+        request.model_path,
+        device=request.device,
+        expected={"data_sha256": request.data_sha256},
+    )
+    return DeployedSystem(
+        model=defended,
+        sidecar={**defended_sidecar, "name": f"{request.name}[{request.kind}]"},
+        multitask=defended,
+        original=request.victim.eval(),
+        attacked=defended.base if request.kind == "greybox" else None,
+    )
