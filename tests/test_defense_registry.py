@@ -86,14 +86,14 @@ def test_the_defenses_schema_is_derived_from_the_registry() -> None:
     assert len(schema["patternProperties"]) == 6
     config = copy.deepcopy(load_yaml(ROOT / "config" / "config.yaml"))
     config["defenses"]["magnet"]["bogus"] = 1
-    with pytest.raises(ConfigError, match="unknown key 'bogus' in defenses.magnet"):
+    with pytest.raises(ConfigError, match=r"unknown key 'bogus' in defenses\.magnet"):
         validate_config(config)
 
 
 def test_a_settings_key_naming_an_attack_is_cross_checked() -> None:
     config = copy.deepcopy(load_yaml(ROOT / "config" / "config.yaml"))
     config["defenses"]["lid"]["training_attack"] = "no_such_attack"
-    with pytest.raises(ConfigError, match="defenses.lid.training_attack = 'no_such_attack'"):
+    with pytest.raises(ConfigError, match=r"defenses\.lid\.training_attack = 'no_such_attack'"):
         validate_config(config)
 
 
@@ -109,7 +109,7 @@ def test_overlapping_or_repeated_names_are_refused() -> None:
 
 
 def test_an_entry_is_checked_when_declared() -> None:
-    with pytest.raises(ValueError, match="kinds .* must be a non-empty subset"):
+    with pytest.raises(ValueError, match=r"kinds .* must be a non-empty subset"):
         DefenseType(name="x", title="X", summary="", kinds=("sideways",))
     with pytest.raises(ValueError, match="expected"):
         DefenseType(name="X-1", title="X", summary="", kinds=("forensic",))

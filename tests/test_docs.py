@@ -37,20 +37,7 @@ EXTRA_OUTPUTS = {
 }
 # What no file may cite: the design document that lived outside the repository, and the
 # folder beside it (spelled in two parts so that this file does not cite them itself).
-FORBIDDEN = ("DESIGN" + ".md", ".." + "/shared")
-# Citations of the old design document still to be rewritten (to docs/design.md) in files
-# owned elsewhere: (path, a fragment of the citing line, OLD standing for the document's
-# name). Each is tolerated until it is fixed; delete an entry once its line is gone. Any
-# other citation fails the test.
-PENDING_CITATIONS = {
-    ("src/decoybench/attacks/base.py", "misclassify it (OLD, pitfalls)"),
-    ("src/decoybench/defenses/baselines/detector.py", "rates (OLD: 5% and 0.5%)"),
-    ("src/decoybench/evaluation/metrics.py", "Notation (OLD): y true label"),
-    ("src/decoybench/evaluation/metrics.py", "model classifies right (OLD, Metrics)."),
-    ("src/decoybench/evaluation/multitask_cell.py", "(OLD's population for a detection rate)"),
-    ("src/decoybench/evaluation/multitask_tables.py", "(OLD's population) and over all"),
-    ("src/decoybench/evaluation/transfer.py", "# differs from the label (OLD, Metrics)."),
-}
+FORBIDDEN = ("DESIGN" + ".md", ".." + "/shared", "/work" + "/shared")
 SKIPPED_PARTS = {".git", ".venv"}
 REFERENCE = re.compile(r"^(decoybench(?:\.\w+)*):(\w+)$")
 TOP_LEVEL_FOLDERS = (
@@ -299,12 +286,7 @@ def test_no_file_cites_a_design_document_outside_the_repository() -> None:
         relative = path.relative_to(REPOSITORY_ROOT).as_posix()
         for line in data.decode(errors="replace").splitlines():
             if any(word in line for word in FORBIDDEN):
-                masked = line.replace(FORBIDDEN[0], "OLD")
-                if not any(
-                    pending == relative and fragment in masked
-                    for pending, fragment in PENDING_CITATIONS
-                ):
-                    found.append(f"{relative}: {line.strip()}")
+                found.append(f"{relative}: {line.strip()}")
     assert not found, "cite docs/design.md instead:\n" + "\n".join(found)
 
 

@@ -71,7 +71,7 @@ def degenerate(x_adv: Tensor, tolerance: float = 1e-6) -> Tensor:
     """Per-sample flag: a constant (blank or saturated) image, never a valid example.
 
     Foolbox's C&W returns an all-black image where it found nothing, and the model may well
-    misclassify it (DESIGN.md, pitfalls): such outputs count as failures.
+    misclassify it (docs/design.md, Pitfalls): such outputs count as failures.
     """
     flat = x_adv.flatten(start_dim=1)
     return (flat.amax(dim=1) - flat.amin(dim=1)) <= tolerance

@@ -9,16 +9,16 @@
   AC_M and DAC among FGSM, MIM, DIM, MIM-TI and DIM-TI, per data set and ε, for Trapdoor
   (the trapdoored model as the public model) and Luring.
 
-Transcribed from /work/shared/papers/ as fractions.
+Transcribed from the two papers as printed, as fractions.
 
-Table III's text there is OCR-garbled: many cells are blank, some merged or mangled. Its
-rows keep 22 tab-separated fields (UA/TA, attack, then 4 per defense: attractor, LID, FS,
-MagNet, Trapdoor), with "-" where the paper ran no such experiment, so a legible field is
-attributed by its position. Transcribed: only the clean, legible fields. None: a blank
-field or one that is garbled; on MNIST "3 60%", "1 0%", "00.1%" (FGSM LID FPR, FS FPR, FS
-AUC) and the bare "Rate" of FGSM MagNet's overall rate; on CIFAR-10 "51%", "95%", "47%"
-(FGSM LID FPR, FS TPR, MagNet FPR: a decimal point probably dropped, not guessed). Left
-out entirely:
+Table III's text in the copy transcribed is OCR-garbled: many cells are blank, some merged
+or mangled. Its rows keep 22 tab-separated fields (UA/TA, attack, then 4 per defense:
+attractor, LID, FS, MagNet, Trapdoor), with "-" where the paper ran no such experiment, so a
+legible field is attributed by its position. Transcribed: only the clean, legible fields.
+None: a blank field or one that is garbled; on MNIST "3 60%", "1 0%", "00.1%" (FGSM LID FPR,
+FS FPR, FS AUC) and the bare "Rate" of FGSM MagNet's overall rate; on CIFAR-10 "51%", "95%",
+"47%" (FGSM LID FPR, FS TPR, MagNet FPR: a decimal point probably dropped, not guessed).
+Left out entirely:
 
 * MNIST LLC, RLLC, ILLC (every baseline): the OCR merged the three rows into two ("LLC
   RLLC", "ILLC") holding up to four values per column ("87.5% 95.0%", "93.0% 64.8%"), so no

@@ -1,7 +1,7 @@
 """The luring paper's own numbers (Bernhard, Moellic & Dutertre 2021), quoted, not measured.
 
 "Luring of transferable adversarial perturbations in the black-box paradigm" (ICLR 2021 /
-arXiv:2004.04919), transcribed from /work/shared/papers/luring-bernhard2021.md as printed
+arXiv:2004.04919), transcribed from the paper as printed
 (fractions; the paper's own rounding, e.g. 0.1 and 0.10, kept as the value it shows).
 
 Keys: paper data set ("mnist", "svhn", "cifar10"), then the approach: "luring", "stack",

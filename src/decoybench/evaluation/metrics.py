@@ -1,7 +1,7 @@
 """Every metric of the suite, defined once: pure functions over boolean/label arrays.
 
 Each rate carries its count, its denominator and a 95% Wilson score interval.
-Notation (DESIGN.md): y true label, C victim, X' adversarial set.
+Notation (docs/design.md, Metrics): y true label, C victim, X' adversarial set.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def attack_success_rate(fooled: Any, clean_correct: Any) -> Rate:
 
     `fooled` is pred ≠ y (untargeted), pred = least-likely class of x (least-likely) or
     pred = target (targeted); the denominator is every attempted input that the attacked
-    model classifies right (DESIGN.md, Metrics).
+    model classifies right (docs/design.md, Metrics).
     """
     return Rate.of(fooled, clean_correct)
 

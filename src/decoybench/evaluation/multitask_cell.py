@@ -5,7 +5,7 @@ Populations (n = the attacked test images):
 - crafted: the examples the attack produced, i.e. successful on the model they were crafted
   on (the substitute, the Z-only network, or the defended model) and not blank;
 - successful: the examples that fool the defended output Z* (≠ y, or = the target), from an
-  image Z* classifies right, not blank (DESIGN.md's population for a detection rate);
+  image Z* classifies right, not blank (docs/design.md's population of detection_rate);
 - benign: the n clean images themselves (Sec. IV-D2 mixes as many benign as adversarial).
 """
 

@@ -2,7 +2,7 @@
 
 "Defensive Collaborative Multi-task Training: Defending against Adversarial Attack towards
 Deep Neural Networks" (arXiv:1803.05123), transcribed from
-/work/shared/papers/multitask-wang2019.md as printed (percentages as fractions).
+the paper as printed (percentages as fractions).
 
 Keys: the paper data set ("mnist", "cifar10"), then the paper's column names: "FGSM", "IGS",
 "Deepfool", "C&W L2" (Tables III, IV), the mode "non-targeted" / "targeted" and κ (Table V).

@@ -404,10 +404,11 @@ GREYBOX_RATES: tuple[str, ...] = (
 
 def greybox_table(inputs: Inputs, paper_dataset: str | None) -> pd.DataFrame:
     """Table IV: one row per greybox cell: the detection rate over the examples that fool Z*
-    (DESIGN.md's population) and over all attacked images (the paper's "whole adversarial
-    test set"), recall over the crafted examples, precision with the clean images as benign,
-    the benign mis-detection rate and the counts; the paper's detection rate where the attack
-    is one of its columns (`paper_attack_column`, table "IV": FGSM at ε = 0.05)."""
+    (the population of docs/design.md's detection_rate) and over all attacked images (the
+    paper's "whole adversarial test set"), recall over the crafted examples, precision with
+    the clean images as benign, the benign mis-detection rate and the counts; the paper's
+    detection rate where the attack is one of its columns (`paper_attack_column`, table
+    "IV": FGSM at ε = 0.05)."""
     rows: list[dict[str, Any]] = []
     for cell in inputs.greybox:
         column = paper_attack_column(

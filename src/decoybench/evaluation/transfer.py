@@ -79,7 +79,7 @@ def evaluate_adversarial_set(
         torch.as_tensor(arrays["target"]) if "target" in arrays else torch.full_like(labels, -1)
     )
     # Targeted sets (target >= 0) succeed when the prediction is the target; others, when it
-    # differs from the label (DESIGN.md, Metrics). A blank or saturated output (Foolbox's C&W
+    # differs from the label (docs/design.md, Metrics). A blank or saturated output (Foolbox's C&W
     # returns one where it found nothing) is a failure on every target, as on the source.
     target_fooled = (
         torch.where(targets >= 0, adversarial_predicted == targets, adversarial_predicted != labels)

@@ -1,5 +1,6 @@
 """The interface every baseline detector shares: a continuous score, thresholds calibrated on
-clean validation inputs at target false-positive rates (DESIGN.md: 5% and 0.5%)."""
+clean validation inputs at target false-positive rates (docs/design.md, Conventions: 5% and
+0.5% by default)."""
 
 from __future__ import annotations
 
