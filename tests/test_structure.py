@@ -1,0 +1,121 @@
+"""The project's own limits on its shape: modules ≤ 400 lines, functions ≤ 80 lines, workflow
+scripts ≤ 30 lines, and imports only downward (attacks import nothing of defenses,
+evaluation or cells; defenses nothing of evaluation or cells).
+
+`KNOWN_OVER` lists what is over a limit today and still to be split (issue 15); the test
+fails on anything new over a limit and on any entry that is no longer over it, so the list
+only shrinks."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "decoybench"
+MODULE_LINES = 400
+FUNCTION_LINES = 80
+SCRIPT_LINES = 30
+# Package -> packages of decoybench it must not import (a lower layer never imports a
+# higher one).
+FORBIDDEN_IMPORTS: dict[str, tuple[str, ...]] = {
+    "attacks": ("defenses", "evaluation", "cells", "papers"),
+    "defenses": ("evaluation", "cells"),
+    "models": ("defenses", "evaluation", "cells", "papers"),
+    "data": ("models", "attacks", "defenses", "evaluation", "cells", "papers"),
+}
+
+KNOWN_OVER: set[str] = {
+    'function src/decoybench/attacks/generate.py:generate_adversarial_set',
+    'function src/decoybench/defenses/luring_build.py:build_luring_defense',
+    'function src/decoybench/defenses/multitask_build.py:build_multitask_defense',
+    'function src/decoybench/evaluation/attractor_tables.py:attractor_tables',
+    'function src/decoybench/evaluation/luring_analysis.py:analyze_luring',
+    'function src/decoybench/evaluation/transfer.py:evaluate_adversarial_set',
+    'function src/decoybench/figures/attack_success.py:plot_attack_success',
+    'module src/decoybench/defenses/attractor.py',
+    'module src/decoybench/defenses/baselines/magnet.py',
+    'module src/decoybench/defenses/luring.py',
+    'module src/decoybench/defenses/multitask.py',
+    'module src/decoybench/evaluation/baseline_tables.py',
+    'module src/decoybench/evaluation/luring_tables.py',
+    'module src/decoybench/evaluation/multitask_tables.py',
+    'script workflow_scripts/attack_cell.py',
+    'script workflow_scripts/make_baseline_tables.py',
+    'script workflow_scripts/pin_run.py',
+    'script workflow_scripts/plot_luring_figures.py',
+    'script workflow_scripts/plot_multitask_figures.py',
+    'script workflow_scripts/score_detector_cells.py',
+}
+
+
+def _package_files() -> list[Path]:
+    return sorted(path for path in PACKAGE.rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def _name(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def over_limits() -> set[str]:
+    """Every module, function and workflow script over its limit, one line each."""
+    found = set()
+    for path in _package_files():
+        lines = len(path.read_text().splitlines())
+        if lines > MODULE_LINES:
+            found.add(f"module {_name(path)}")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > FUNCTION_LINES:
+                    found.add(f"function {_name(path)}:{node.name}")
+    for path in sorted((ROOT / "workflow_scripts").glob("*.py")):
+        if len(path.read_text().splitlines()) > SCRIPT_LINES:
+            found.add(f"script {_name(path)}")
+    return found
+
+
+def upward_imports() -> set[str]:
+    """`module -> imported module` for each import a lower layer makes of a higher one."""
+    found = set()
+    for path in _package_files():
+        parts = path.relative_to(PACKAGE).parts
+        forbidden = FORBIDDEN_IMPORTS.get(parts[0], ()) if len(parts) > 1 else ()
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                pieces = name.split(".")
+                if pieces[0] == "decoybench" and len(pieces) > 1 and pieces[1] in forbidden:
+                    found.add(f"{_name(path)} -> {name}")
+    return found
+
+
+KNOWN_UPWARD: set[str] = {
+    'src/decoybench/attacks/generate.py -> decoybench.defenses.deployment',
+    'src/decoybench/attacks/generate.py -> decoybench.evaluation.metrics',
+    'src/decoybench/attacks/generate.py -> decoybench.evaluation.sanity',
+    'src/decoybench/defenses/baseline_build.py -> decoybench.evaluation.metrics',
+    'src/decoybench/defenses/build.py -> decoybench.evaluation.metrics',
+    'src/decoybench/defenses/luring.py -> decoybench.evaluation.metrics',
+    'src/decoybench/defenses/luring_build.py -> decoybench.evaluation.metrics',
+    'src/decoybench/defenses/multitask_build.py -> decoybench.evaluation.metrics',
+    'src/decoybench/models/training.py -> decoybench.evaluation.metrics',
+}
+
+
+def test_nothing_new_is_over_a_limit_and_the_known_list_only_shrinks() -> None:
+    found = over_limits()
+    assert not found - KNOWN_OVER, f"over a limit (split it): {sorted(found - KNOWN_OVER)}"
+    fixed = sorted(KNOWN_OVER - found)
+    assert not fixed, f"no longer over a limit: remove from KNOWN_OVER {fixed}"
+
+
+def test_imports_go_only_downward() -> None:
+    found = upward_imports()
+    assert not found - KNOWN_UPWARD, f"upward imports: {sorted(found - KNOWN_UPWARD)}"
+    fixed = sorted(KNOWN_UPWARD - found)
+    assert not fixed, f"fixed: remove from KNOWN_UPWARD {fixed}"
