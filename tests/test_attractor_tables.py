@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from decoybench.evaluation.attractor_tables import attractor_tables, write_attractor_tables
-from decoybench.evaluation.metrics import Rate
 from decoybench.evaluation.paper_numbers import attractors_row
+from decoybench.metrics import Rate
 
 
 def rate(count: int, total: int) -> dict[str, Any]:

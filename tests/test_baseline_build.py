@@ -18,6 +18,8 @@ from safetensors.torch import load_file
 from torch import Tensor
 
 from decoybench.attacks.registry import build_from_config
+from decoybench.cells.deployment import load_system
+from decoybench.cells.forensic import forensic_metrics
 from decoybench.data import load_split, read_manifest
 from decoybench.defenses.baseline_build import build_baseline_defense
 from decoybench.defenses.baseline_checkpoint import (
@@ -32,8 +34,6 @@ from decoybench.defenses.baselines.detector import ScoreDetector
 from decoybench.defenses.baselines.lid import LIDDetector, gaussian_noise_like
 from decoybench.defenses.baselines.magnet import MagNet
 from decoybench.defenses.baselines.trapdoor import inject, make_triggers
-from decoybench.defenses.deployment import load_system
-from decoybench.evaluation.forensic import forensic_metrics
 from decoybench.io import sha256_file
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import (

@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from decoybench.evaluation.baseline_tables import comparison_table
-from decoybench.evaluation.metrics import Rate
 from decoybench.figures.baselines import baseline_comparison_figure, plot_baseline_comparison
+from decoybench.metrics import Rate
 
 DEFENSES = {"attractor": "attractor", "lid": "lid", "magnet": "magnet"}
 

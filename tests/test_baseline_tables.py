@@ -22,8 +22,8 @@ from decoybench.evaluation.baseline_tables import (
     luring_markdown,
     write_baseline_tables,
 )
-from decoybench.evaluation.metrics import Rate
 from decoybench.evaluation.paper_numbers import ATTRACTORS_ROWS
+from decoybench.metrics import Rate
 
 Counts = tuple[int, int]
 

@@ -71,9 +71,9 @@ def test_integrated_clean_accuracy_is_recorded(defense_file) -> None:
 
 
 def test_each_setting_deploys_its_model(tiny_store, victim, defense_file) -> None:
+    from decoybench.cells.deployment import load_system
     from decoybench.data import read_manifest
     from decoybench.defenses.attractor import AttractorModel, IntegratedAttractorModel
-    from decoybench.defenses.deployment import load_system
 
     fingerprint = read_manifest(tiny_store)["fingerprint"]
     common = {"model_path": victim, "device": "cpu", "data_sha256": fingerprint}
@@ -99,8 +99,8 @@ def test_each_setting_deploys_its_model(tiny_store, victim, defense_file) -> Non
 @pytest.mark.parametrize("kind", ["forensic", "integrated"])
 def test_defended_cell_is_attacked_and_evaluated(tiny_store, victim, defense_file, tmp_path,
                                                  kind) -> None:  # fmt: skip
-    from decoybench.attacks.generate import generate_adversarial_set
-    from decoybench.evaluation.transfer import evaluate_adversarial_set
+    from decoybench.cells.craft import generate_adversarial_set
+    from decoybench.cells.score import evaluate_adversarial_set
 
     attack = {"attack": "linf_pgd", "epsilon": 0.3, "steps": 5, "rel_stepsize": 0.1}
     adversarial_set = tmp_path / "set.npz"

@@ -26,7 +26,7 @@ COMMON = RULES / "common.smk"
 CONFIG_README = REPOSITORY_ROOT / "config" / "README.md"
 SCHEMA = REPOSITORY_ROOT / "config" / "schema.yaml"
 DESIGN = REPOSITORY_ROOT / "docs" / "design.md"
-METRICS = REPOSITORY_ROOT / "src" / "decoybench" / "evaluation" / "metrics.py"
+METRICS = REPOSITORY_ROOT / "src" / "decoybench" / "metrics.py"
 MAX_README_LINES = 200
 INDEX_HEADING = "## Index"
 # Outputs every default run writes besides the tuples of rules/common.smk (folder, name).

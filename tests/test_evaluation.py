@@ -7,8 +7,8 @@ import json
 import numpy as np
 import torch
 
+from decoybench.cells.score import evaluate_adversarial_set
 from decoybench.data import load_split
-from decoybench.evaluation.transfer import evaluate_adversarial_set
 from decoybench.io import write_npz
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict

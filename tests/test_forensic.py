@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from decoybench.evaluation.forensic import forensic_metrics
+from decoybench.cells.forensic import forensic_metrics
 
 
 class ThresholdDetector:

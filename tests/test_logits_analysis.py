@@ -12,7 +12,7 @@ from decoybench.evaluation.logits_analysis import (
     luring_dominance_rates,
     opposite_effect_counts,
 )
-from decoybench.evaluation.metrics import Rate
+from decoybench.metrics import Rate
 
 
 def test_opposite_effect_counts_hand_built() -> None:

@@ -18,7 +18,7 @@ from decoybench.defenses import luring_build
 from decoybench.defenses.luring import APPROACHES, paper_recipe
 from decoybench.defenses.luring_build import build_luring_defense
 from decoybench.defenses.luring_checkpoint import TARGET_PREFIX, load_augmented, save_augmented
-from decoybench.evaluation.metrics import accuracy
+from decoybench.metrics import accuracy
 from decoybench.models.checkpoint import (
     CheckpointError,
     load_checkpoint,

@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from decoybench.attacks.generate import generate_adversarial_set
+from decoybench.cells.craft import generate_adversarial_set
+from decoybench.cells.deployment import load_system
+from decoybench.cells.score import evaluate_adversarial_set
 from decoybench.data import read_manifest
-from decoybench.defenses.deployment import load_system
 from decoybench.defenses.luring_build import build_luring_defense
 from decoybench.evaluation.luring_cell import luring_cell_metrics, luring_rates
-from decoybench.evaluation.transfer import evaluate_adversarial_set
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -29,7 +29,7 @@ from decoybench.evaluation.luring_tables import (
     middle_epsilon,
     write_luring_tables,
 )
-from decoybench.evaluation.metrics import Rate
+from decoybench.metrics import Rate
 
 APPROACH = {
     "luring": "luring",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from decoybench.evaluation.metrics import (
+from decoybench.metrics import (
     Rate,
     accuracy,
     attack_success_rate,
@@ -79,7 +79,7 @@ def test_rate_rejects_non_boolean_and_mismatched_inputs() -> None:
 
 
 def test_detection_metrics_hand_computed() -> None:
-    from decoybench.evaluation.metrics import (
+    from decoybench.metrics import (
         detection_rate,
         false_positive_rate,
         overall_attack_success_rate,
@@ -112,7 +112,7 @@ def test_detection_metrics_hand_computed() -> None:
 
 def test_reformed_attack_success_rate_hand_computed() -> None:
     """MagNet end to end: successful, undetected and still wrong after the reformer."""
-    from decoybench.evaluation.metrics import reformed_attack_success_rate
+    from decoybench.metrics import reformed_attack_success_rate
 
     # 6 attempted; successful on 0-3; detected 1, 2, 5; undetected successful: {0, 3}. The
     # reformer restores 0 (label 0) and leaves 3 wrong (label 3, reformed 7): 1 of 6.
@@ -135,7 +135,7 @@ LURING_M = np.array([0, 1, 9, 3, 8, 9, 9, 7])  # M right on 0, 1, 3, 7
 
 
 def test_luring_metrics_hand_computed() -> None:
-    from decoybench.evaluation.metrics import (
+    from decoybench.metrics import (
         adversarial_accuracy,
         detection_adversarial_accuracy,
         disagreement_rate,
@@ -159,7 +159,7 @@ def test_luring_metrics_hand_computed() -> None:
 
 
 def test_luring_metrics_edge_cases() -> None:
-    from decoybench.evaluation.metrics import (
+    from decoybench.metrics import (
         adversarial_accuracy,
         detection_adversarial_accuracy,
         disagreement_rate,
@@ -189,7 +189,7 @@ def test_luring_metrics_edge_cases() -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_luring_metric_relations_on_random_arrays(seed: int) -> None:
-    from decoybench.evaluation.metrics import (
+    from decoybench.metrics import (
         adversarial_accuracy,
         detection_adversarial_accuracy,
         disagreement_rate,
@@ -212,7 +212,7 @@ def test_luring_metric_relations_on_random_arrays(seed: int) -> None:
 
 
 def test_worst_case_attack_selection_and_ties() -> None:
-    from decoybench.evaluation.metrics import WorstCase, worst_case_attack, worst_case_rates
+    from decoybench.metrics import WorstCase, worst_case_attack, worst_case_rates
 
     ac = {"MIM": 0.30, "DIM": 0.25, "MIM-TI": 0.25, "DIM-TI": 0.40}
     dac = {"MIM": 0.30, "DIM": 0.31, "MIM-TI": 0.29, "DIM-TI": 0.10}
@@ -236,7 +236,7 @@ def test_worst_case_attack_selection_and_ties() -> None:
 
 
 def test_multitask_detection_precision_and_generation_rate_hand_computed() -> None:
-    from decoybench.evaluation.metrics import detection_precision, generation_rate
+    from decoybench.metrics import detection_precision, generation_rate
 
     # 8 detected adversarial examples and 2 detected benign ones: precision 8/10.
     precision = detection_precision(8, 2)

@@ -10,7 +10,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from decoybench.evaluation.metrics import Rate
 from decoybench.evaluation.multitask_paper_numbers import (
     MULTITASK_TABLE_V,
     paper_attack_column,
@@ -27,6 +26,7 @@ from decoybench.evaluation.multitask_tables import (
     headline_metrics,
     write_multitask_tables,
 )
+from decoybench.metrics import Rate
 
 MULTITASK_RATES = (
     "accuracy_original",

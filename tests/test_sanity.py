@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from decoybench.evaluation.metrics import Rate
-from decoybench.evaluation.sanity import (
+from decoybench.cells.sanity import (
     adversarial_set_checks,
     epsilon_zero_consistent,
     flag_gradient_masking,
     monotone_in_epsilon,
 )
+from decoybench.metrics import Rate
 
 
 def test_epsilon_zero_and_monotonicity_hand_built() -> None:
@@ -86,8 +86,8 @@ def test_checks_run_on_a_real_attack(tiny_store) -> None:
 
 def test_every_bounded_preset_attack_rebuilds_at_zero_and_half_budget(repository_root) -> None:
     from decoybench.attacks.registry import build_from_config
+    from decoybench.cells.sanity import at_epsilon
     from decoybench.config import expand_presets, load_yaml
-    from decoybench.evaluation.sanity import at_epsilon
 
     config = load_yaml(repository_root / "config" / "config.yaml")
     config["attack_presets"] = "paper"
@@ -100,7 +100,7 @@ def test_every_bounded_preset_attack_rebuilds_at_zero_and_half_budget(repository
 
 
 def test_epsilon_relative_parameters_scale_with_the_budget() -> None:
-    from decoybench.evaluation.sanity import at_epsilon
+    from decoybench.cells.sanity import at_epsilon
 
     assert at_epsilon({"attack": "rfgsm", "epsilon": 0.3, "alpha": 0.15}, 0.15)["alpha"] == 0.075
     assert at_epsilon({"attack": "linf_pgd", "epsilon": 0.3, "steps": 40}, 0.0)["steps"] == 40

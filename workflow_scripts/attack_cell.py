@@ -1,10 +1,10 @@
 """Snakemake entry: craft one cell's adversarial set and evaluate it on the cell's target
-(decoybench.attacks.generate, decoybench.evaluation.transfer)."""
+(decoybench.cells.craft, decoybench.cells.score)."""
 
 from pathlib import Path
 
-from decoybench.attacks.generate import generate_adversarial_set
-from decoybench.evaluation.transfer import evaluate_adversarial_set
+from decoybench.cells.craft import generate_adversarial_set
+from decoybench.cells.score import evaluate_adversarial_set
 from decoybench.workflow import job
 
 with job(snakemake, artifacts=("metrics",)) as run:

@@ -1,13 +1,13 @@
 """Snakemake entry: score the white-box adversarial sets of the undefended victim with one
 detection-only baseline (LID, Feature Squeezing, MagNet), one cell per set, in one job
-(decoybench.evaluation.transfer). The deployed system is loaded once per setting kind, so
+(decoybench.cells.score). The deployed system is loaded once per setting kind, so
 the detector scores the clean test split once for all cells."""
 
 from pathlib import Path
 
+from decoybench.cells.deployment import load_system
+from decoybench.cells.score import evaluate_adversarial_set
 from decoybench.data import read_manifest
-from decoybench.defenses.deployment import load_system
-from decoybench.evaluation.transfer import evaluate_adversarial_set
 from decoybench.workflow import job
 
 with job(snakemake, artifacts=()) as run:

@@ -41,7 +41,7 @@ from decoybench.defenses.baselines.trapdoor import (
     make_triggers,
     train_trapdoored,
 )
-from decoybench.evaluation.metrics import accuracy, false_positive_rate
+from decoybench.metrics import accuracy, false_positive_rate
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict

@@ -77,7 +77,7 @@ REQUIRED_METADATA: tuple[str, ...] = (
 @dataclass(frozen=True)
 class CalibratedDetector:
     """One operating point of a baseline in the forensic evaluation's detector protocol
-    (decoybench.evaluation.forensic): `score(x)` and `is_adversarial(x)`. `score_threshold`
+    (decoybench.cells.forensic): `score(x)` and `is_adversarial(x)`. `score_threshold`
     is set when the flags are exactly score > threshold, so the evaluation can derive them
     from scores it already has."""
 

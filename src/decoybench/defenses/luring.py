@@ -81,7 +81,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from decoybench.evaluation.metrics import Rate
+from decoybench.metrics import Rate
 from decoybench.models.training import TrainingRecipe, predict
 
 __all__ = [
@@ -501,7 +501,7 @@ def agreement(
     """Share of `images` on which both models (put in eval mode) predict the same label.
 
     With `labels`: the share on which both predict the true label, Table 8's AGREE (item 12).
-    Reported beside each model's accuracy, `decoybench.evaluation.metrics.accuracy`.
+    Reported beside each model's accuracy, `decoybench.metrics.accuracy`.
     """
     model_a.eval()
     model_b.eval()

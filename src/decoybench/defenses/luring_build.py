@@ -21,7 +21,7 @@ from decoybench.defenses.luring import (
     train_component,
 )
 from decoybench.defenses.luring_checkpoint import save_augmented
-from decoybench.evaluation.metrics import accuracy
+from decoybench.metrics import accuracy
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict
 from decoybench.runtime import derive_seed, seed_everything, to_float

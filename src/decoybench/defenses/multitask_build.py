@@ -29,8 +29,8 @@ from decoybench.defenses.multitask import (
     train_multitask,
 )
 from decoybench.defenses.multitask_checkpoint import save_multitask
-from decoybench.evaluation.metrics import accuracy, false_positive_rate
 from decoybench.io import write_text
+from decoybench.metrics import accuracy, false_positive_rate
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict, predict_logits

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from decoybench.evaluation.metrics import Rate
+from decoybench.metrics import Rate
 
 __all__ = ["logit_gradients", "luring_dominance_rates", "opposite_effect_counts"]
 

@@ -2,7 +2,7 @@
 
 Bernhard et al. (2021): the defender sees M(x') and M∘P(x') for every query. Over the
 cell's X' this gives AC_MoP, AC_M and DAC (Eq. 4, Table 1) and DR and IAR (Eq. 3, Fig. 2),
-each defined once in `decoybench.evaluation.metrics`. The per-sample predictions are kept so
+each defined once in `decoybench.metrics`. The per-sample predictions are kept so
 that the tables can restrict Fig. 2 to "the adversarial examples that are successful for
 these four models" (Sec. 3.2), which no single cell can know.
 
@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from decoybench.attacks.base import degenerate
-from decoybench.evaluation.metrics import (
+from decoybench.metrics import (
     adversarial_accuracy,
     detection_adversarial_accuracy,
     disagreement_rate,

@@ -1,10 +1,10 @@
 """The luring paper's tables (Bernhard et al. 2021), built from cell metrics and sidecars.
 
-Inputs: the cell metrics JSONs (`decoybench.evaluation.transfer.evaluate_adversarial_set`;
+Inputs: the cell metrics JSONs (`decoybench.cells.score.evaluate_adversarial_set`;
 a luring cell also holds `luring`, `decoybench.evaluation.luring_cell`), the luring defense
 sidecars (`defense.json`, with `table8`, `decoybench.defenses.luring_build`) and, for Table 10,
 the luring analysis npz (Ω_c of Eq. 5 per example, class and defense). Every rate is one of
-`decoybench.evaluation.metrics` (DR, IAR: Eq. 3; AC_MoP, AC_M: Table 1; DAC: Eq. 4; MIM-W:
+`decoybench.metrics` (DR, IAR: Eq. 3; AC_MoP, AC_M: Table 1; DAC: Eq. 4; MIM-W:
 `worst_case_attack`), never recomputed another way; the paper's numbers beside ours are in
 `decoybench.evaluation.luring_paper_numbers`.
 
@@ -43,12 +43,6 @@ from decoybench.evaluation.luring_paper_numbers import (
     paper_distortion,
     paper_logits,
 )
-from decoybench.evaluation.metrics import (
-    Rate,
-    disagreement_rate,
-    inefficient_adversarial_rate,
-    worst_case_rates,
-)
 from decoybench.evaluation.paper_tables import (
     MarkdownFormat,
     column_names,
@@ -59,6 +53,12 @@ from decoybench.evaluation.paper_tables import (
     write_tables,
 )
 from decoybench.io import read_json, read_npz
+from decoybench.metrics import (
+    Rate,
+    disagreement_rate,
+    inefficient_adversarial_rate,
+    worst_case_rates,
+)
 
 __all__ = [
     "AGREEMENT_GAP",

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from decoybench.attacks.base import degenerate
 from decoybench.defenses.multitask import MultitaskModel
-from decoybench.evaluation.metrics import (
+from decoybench.metrics import (
     Rate,
     accuracy,
     attack_success_rate,

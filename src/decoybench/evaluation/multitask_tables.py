@@ -1,10 +1,10 @@
 """The multi-task paper's tables (Wang et al. 2019), built from cell metrics and the sidecar.
 
-Inputs: the cell metrics JSONs (`decoybench.evaluation.transfer.evaluate_adversarial_set`;
+Inputs: the cell metrics JSONs (`decoybench.cells.score.evaluate_adversarial_set`;
 a multitask cell also holds `multitask`, `decoybench.evaluation.multitask_cell`) and the
 multitask defense sidecar (`defense.json`, with `table6` and `classmap`,
 `decoybench.defenses.multitask_build`). Every rate is one stored by those modules
-(`decoybench.evaluation.metrics.Rate.as_dict`), printed as stored, never recomputed; the
+(`decoybench.metrics.Rate.as_dict`), printed as stored, never recomputed; the
 paper's numbers beside ours are in `decoybench.evaluation.multitask_paper_numbers`.
 
 Cells are selected by setting kind, defense and registry attack (name and parameters: ε,

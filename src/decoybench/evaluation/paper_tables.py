@@ -21,9 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from decoybench.evaluation.metrics import Rate
 from decoybench.evaluation.tables import format_rate
 from decoybench.io import write_text
+from decoybench.metrics import Rate
 
 __all__ = [
     "RATE_SUFFIXES",

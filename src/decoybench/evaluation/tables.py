@@ -9,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from decoybench.cells.sanity import flag_gradient_masking
 from decoybench.evaluation.paper_numbers import ATTRACTORS_TABLE_II, PAPER_DATASET
-from decoybench.evaluation.sanity import flag_gradient_masking
 from decoybench.io import read_json, write_text
 
 RATE_COLUMNS = ("target_clean_accuracy", "source_asr", "target_asr", "transfer_rate")

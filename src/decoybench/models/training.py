@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from decoybench.config import config_hash
 from decoybench.data import Split, load_split, read_manifest
-from decoybench.evaluation.metrics import accuracy as accuracy_rate
+from decoybench.metrics import accuracy as accuracy_rate
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import save_checkpoint
 from decoybench.runtime import derive_seed, seed_everything, to_float

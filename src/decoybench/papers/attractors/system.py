@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import torch
+from torch import nn
+
+from decoybench.defenses.attractor import AttractorDefense
 from decoybench.defenses.build import build_attractor_defense
-from decoybench.defenses.deployment import load_attractor_defense
 from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest
+from decoybench.io import read_json
+
+
+def load_attractor_defense(
+    victim: nn.Module, defense_path: str | Path, device: torch.device | str
+) -> AttractorDefense:
+    """Rebuild the calibrated attractor defense written by the `build_attractor_defense`
+    rule."""
+    document = read_json(defense_path)
+    if "defense" not in document:
+        raise ValueError(f"{defense_path}: not a defense file (no 'defense' key); rebuild it")
+    defense = AttractorDefense.from_json(json.dumps(document["defense"]), victim)
+    defense.decoder.to(device)
+    return defense
 
 
 def build(job: BuildJob) -> dict[str, Any]:

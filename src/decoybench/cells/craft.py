@@ -13,11 +13,11 @@ from tqdm import tqdm
 
 from decoybench.attacks.base import choose_targets
 from decoybench.attacks.registry import build_from_config
+from decoybench.cells.deployment import load_system
+from decoybench.cells.sanity import adversarial_set_checks
 from decoybench.data import load_split, read_manifest
-from decoybench.defenses.deployment import load_system
-from decoybench.evaluation.metrics import attack_success_rate, mean_distortion
-from decoybench.evaluation.sanity import adversarial_set_checks
 from decoybench.io import write_npz
+from decoybench.metrics import attack_success_rate, mean_distortion
 from decoybench.models.training import predict
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
@@ -57,7 +57,7 @@ def generate_adversarial_set(
     """Attack `model_path` on the first `n_samples` test images; write the set atomically.
 
     The attacked system is the checkpoint as `defense` deploys it in a `kind` setting
-    (decoybench.defenses.deployment); in a transfer setting it is the bare source model, or,
+    (decoybench.cells.deployment); in a transfer setting it is the bare source model, or,
     with `defense_path`, the defense's public model (luring: T = M∘P).
 
     The set stores x_adv (float32 in [0, 1]), the clean index and label, success on the

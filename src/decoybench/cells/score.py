@@ -16,18 +16,18 @@ import torch
 
 from decoybench.attacks.base import degenerate
 from decoybench.attacks.registry import build_from_config
+from decoybench.cells.deployment import DeployedSystem, load_system
+from decoybench.cells.forensic import forensic_metrics
 from decoybench.data import load_split, read_manifest
-from decoybench.defenses.deployment import DeployedSystem, load_system
-from decoybench.evaluation.forensic import forensic_metrics
 from decoybench.evaluation.luring_cell import luring_cell_metrics
-from decoybench.evaluation.metrics import (
+from decoybench.evaluation.multitask_cell import class_confusion, multitask_cell_metrics
+from decoybench.io import read_npz, write_json
+from decoybench.metrics import (
     accuracy,
     attack_success_rate,
     conditional_transfer_rate,
     mean_distortion,
 )
-from decoybench.evaluation.multitask_cell import class_confusion, multitask_cell_metrics
-from decoybench.io import read_npz, write_json
 from decoybench.models.training import predict, predict_logits
 from decoybench.runtime import to_float
 
@@ -45,7 +45,7 @@ def evaluate_adversarial_set(
     system: DeployedSystem | None = None,
 ) -> dict[str, Any]:
     """Metrics of `adversarial_set` against `target_model` as `cell["defense"]` deploys it in
-    a `cell["kind"]` setting (decoybench.defenses.deployment), written atomically to `out`.
+    a `cell["kind"]` setting (decoybench.cells.deployment), written atomically to `out`.
 
     `cell` names the table cell (dataset, setting, kind, defense, attack, ...) and is
     stored with the metrics, so tables aggregate cells without re-reading the config.

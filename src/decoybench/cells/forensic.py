@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from decoybench.defenses.system import ThresholdDetector
-from decoybench.evaluation.metrics import (
+from decoybench.metrics import (
     detection_rate,
     false_positive_rate,
     overall_attack_success_rate,

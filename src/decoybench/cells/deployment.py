@@ -42,32 +42,15 @@ model (the luring paper's Table 20), and the cell reports luring's rates.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from decoybench import defense_registry
-from decoybench.defenses.attractor import AttractorDefense
 from decoybench.defenses.system import DeployedSystem, DeployRequest
-from decoybench.io import read_json
 from decoybench.models.checkpoint import load_checkpoint
 
-__all__ = ["DeployedSystem", "load_attractor_defense", "load_system"]
-
-
-def load_attractor_defense(
-    victim: nn.Module, defense_path: str | Path, device: torch.device | str
-) -> AttractorDefense:
-    """Rebuild the calibrated attractor defense written by the `build_attractor_defense`
-    rule."""
-    document = read_json(defense_path)
-    if "defense" not in document:
-        raise ValueError(f"{defense_path}: not a defense file (no 'defense' key); rebuild it")
-    defense = AttractorDefense.from_json(json.dumps(document["defense"]), victim)
-    defense.decoder.to(device)
-    return defense
+__all__ = ["DeployedSystem", "load_system"]
 
 
 def load_system(

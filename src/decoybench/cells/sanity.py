@@ -16,7 +16,7 @@ from torch import nn
 
 from decoybench.attacks.base import choose_targets
 from decoybench.attacks.registry import build_from_config
-from decoybench.evaluation.metrics import Rate
+from decoybench.metrics import Rate
 
 
 def epsilon_zero_consistent(clean_predicted: Any, zero_budget_predicted: Any) -> bool:
