@@ -69,8 +69,6 @@ from __future__ import annotations
 
 import bisect
 import copy
-import logging
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -79,9 +77,9 @@ from typing import Any, TextIO
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from decoybench.metrics import Rate
+from decoybench.models.loop import Epoch, run_epochs
 from decoybench.models.training import TrainingRecipe, predict
 
 __all__ = [
@@ -104,8 +102,6 @@ __all__ = [
     "stack_loss",
     "train_component",
 ]
-
-logger = logging.getLogger(__name__)
 
 APPROACHES: tuple[str, ...] = ("luring", "stack", "auto", "cross_entropy")
 PAPER_DROPOUT = 0.25  # "Dropout is used" (Appendix B); the rate is our choice (ambiguity 7)
@@ -590,37 +586,6 @@ def _batch_loss(
     return cross_entropy_loss(logits, targets)
 
 
-def _run_epoch(
-    approach: str,
-    model: AugmentedModel,
-    optimizer: torch.optim.Optimizer,
-    data: tuple[Tensor, Tensor],
-    recipe: ComponentRecipe,
-    generator: torch.Generator,
-    bar: Iterator[int],
-) -> float:
-    """One seeded pass over the training set; returns the mean training loss."""
-    images, targets = data
-    device = next(model.parameters()).device
-    order = torch.randperm(len(images), generator=generator)
-    model.train()
-    total = 0.0
-    for batch in bar:
-        index = order[batch * recipe.batch_size : (batch + 1) * recipe.batch_size]
-        optimizer.zero_grad(set_to_none=True)
-        loss = _batch_loss(
-            approach,
-            model,
-            images[index].to(device),
-            targets[index].to(device),
-            recipe.luring_coefficient,
-        )
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(index)
-    return total / len(images)
-
-
 def _fit(
     approach: str,
     model: AugmentedModel,
@@ -632,30 +597,37 @@ def _fit(
     progress: TextIO | None,
 ) -> list[dict[str, float]]:
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    optimizer = recipe.training_recipe().make_optimizer(trainable)
-    batches = -(-len(data[0]) // recipe.batch_size)
-    history: list[dict[str, float]] = []
-    for epoch in range(1, recipe.epochs + 1):
-        rate = recipe.learning_rate_at(epoch - 1)
-        for group in optimizer.param_groups:
-            group["lr"] = rate
-        bar = tqdm(
-            range(batches),
-            desc=f"{approach} epoch {epoch}/{recipe.epochs}",
-            file=progress or sys.stderr,
-            mininterval=2.0,
-            ascii=True,
-        )
-        loss = _run_epoch(approach, model, optimizer, data, recipe, generator, iter(bar))
-        bar.close()
-        record = {"epoch": epoch, "learning_rate": rate, "train_loss": loss}
+    device = next(model.parameters()).device
+
+    def step(batch: tuple[Tensor, ...]) -> Tensor:
+        inputs, targets = batch[0].to(device), batch[1].to(device)
+        return _batch_loss(approach, model, inputs, targets, recipe.luring_coefficient)
+
+    def summarize(epoch: Epoch) -> dict[str, float]:
+        record = {
+            "epoch": epoch.number,
+            "learning_rate": epoch.learning_rate,
+            "train_loss": epoch.mean("loss"),
+        }
         if validation_images is not None:
             record["val_agreement"] = agreement(
                 model, reference, validation_images, recipe.batch_size
             ).value
-        logger.info("%s epoch %d: %s", approach, epoch, record)
-        history.append(record)
-    return history
+        return record
+
+    return run_epochs(
+        step,
+        data,
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        generator=generator,
+        optimizer=recipe.training_recipe().make_optimizer(trainable),
+        model=model,
+        learning_rate=recipe.learning_rate_at,
+        summarize=summarize,
+        description=f"{approach} epoch",
+        progress=progress,
+    )
 
 
 def train_component(

@@ -48,7 +48,6 @@ Where the paper is ambiguous or contradicts itself, this module chooses as follo
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple, TextIO
 
@@ -56,9 +55,9 @@ import numpy as np
 import torch
 import torch.nn.functional as functional
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from decoybench.models.architectures import Classifier
+from decoybench.models.loop import Epoch, run_epochs
 
 __all__ = [
     "PAIRINGS",
@@ -385,53 +384,49 @@ def train_multitask(
     optimizer = torch.optim.Adam(
         model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay
     )
-    history: list[dict[str, float]] = []
-    count = len(train_labels)
-    batches = -(-count // recipe.batch_size)
-    for epoch in range(1, recipe.epochs + 1):
-        order = torch.randperm(count, generator=generator)
-        sums = {"loss": 0.0, "benign": 0.0, "adversarial": 0.0, "auxiliary": 0.0}
-        correct = 0
-        bar = tqdm(
-            range(batches),
-            desc=f"epoch {epoch}/{recipe.epochs}",
-            file=progress or sys.stderr,
-            mininterval=2.0,
-            ascii=True,
+
+    def step(batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, float]]:
+        x, y = batch[0].to(device), batch[1].to(device)
+        model.eval()
+        x_adv = fgsm_examples(model, x, y, recipe.training_epsilon)
+        model.train()
+        clean, adversarial = model.heads(x), model.heads(x_adv)
+        loss, parts = multitask_objective(
+            clean,
+            adversarial,
+            y,
+            robust_of[y],
+            alpha=recipe.alpha,
+            beta=recipe.beta,
+            gamma=recipe.gamma,
+            negative_cap=recipe.negative_cap,
         )
-        for batch in bar:
-            index = order[batch * recipe.batch_size : (batch + 1) * recipe.batch_size]
-            x, y = train_images[index].to(device), train_labels[index].to(device)
-            model.eval()
-            x_adv = fgsm_examples(model, x, y, recipe.training_epsilon)
-            model.train()
-            optimizer.zero_grad(set_to_none=True)
-            clean, adversarial = model.heads(x), model.heads(x_adv)
-            loss, parts = multitask_objective(
-                clean,
-                adversarial,
-                y,
-                robust_of[y],
-                alpha=recipe.alpha,
-                beta=recipe.beta,
-                gamma=recipe.gamma,
-                negative_cap=recipe.negative_cap,
-            )
-            loss.backward()
-            optimizer.step()
-            sums["loss"] += float(loss.detach()) * len(index)
-            for name, value in parts.items():
-                sums[name] += value * len(index)
-            correct += int((clean.combined.argmax(dim=1) == y).sum())
-        bar.close()
+        totals = {name: value * len(y) for name, value in parts.items()}
+        totals["correct"] = int((clean.combined.argmax(dim=1) == y).sum())
+        return loss, totals
+
+    def summarize(epoch: Epoch) -> dict[str, float]:
         record: dict[str, float] = {
-            "epoch": epoch,
-            **{f"train_{name}": value / count for name, value in sums.items()},
-            "train_accuracy": correct / count,
+            "epoch": epoch.number,
+            **{
+                f"train_{name}": epoch.mean(name)
+                for name in ("loss", "benign", "adversarial", "auxiliary")
+            },
+            "train_accuracy": epoch.mean("correct"),
         }
         model.eval()
         if validation is not None:
             record.update(_validation_record(model, *validation))
-        history.append(record)
-    model.eval()
-    return history
+        return record
+
+    return run_epochs(
+        step,
+        (train_images, train_labels),
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        generator=generator,
+        optimizer=optimizer,
+        model=model,
+        summarize=summarize,
+        progress=progress,
+    )

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from decoybench.config import config_hash
 from decoybench.data import Split, load_split, read_manifest
 from decoybench.metrics import accuracy as accuracy_rate
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import save_checkpoint
+from decoybench.models.loop import Epoch, run_epochs
 from decoybench.runtime import derive_seed, seed_everything, to_float
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,49 +89,40 @@ def train_classifier(
 ) -> list[dict[str, float]]:
     """Cross-entropy training with seeded batch order; returns per-epoch history."""
     model.to(device)
-    images = to_float(train.images)
-    labels = torch.as_tensor(train.labels)
     optimizer = recipe.make_optimizer(model.parameters())
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=list(recipe.lr_milestones), gamma=recipe.lr_gamma
     )
     loss_function = nn.CrossEntropyLoss()
-    history: list[dict[str, float]] = []
-    batches_per_epoch = -(-len(labels) // recipe.batch_size)
-    for epoch in range(1, recipe.epochs + 1):
-        model.train()
-        order = torch.randperm(len(labels), generator=generator)
-        total_loss, correct = 0.0, 0
-        bar = tqdm(
-            range(batches_per_epoch),
-            desc=f"epoch {epoch}/{recipe.epochs}",
-            file=progress or sys.stderr,
-            mininterval=2.0,
-            ascii=True,
-        )
-        for batch in bar:
-            index = order[batch * recipe.batch_size : (batch + 1) * recipe.batch_size]
-            inputs, targets = images[index].to(device), labels[index].to(device)
-            optimizer.zero_grad(set_to_none=True)
-            logits = model(inputs)
-            loss = loss_function(logits, targets)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.item() * len(index)
-            correct += int((logits.argmax(dim=1) == targets).sum())
-        bar.close()
-        scheduler.step()
+
+    def step(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+        inputs, targets = batch[0].to(device), batch[1].to(device)
+        logits = model(inputs)
+        loss = loss_function(logits, targets)
+        return loss, {"correct": int((logits.argmax(dim=1) == targets).sum())}
+
+    def summarize(epoch: Epoch) -> dict[str, float]:
         record = {
-            "epoch": epoch,
-            "train_loss": total_loss / len(labels),
-            "train_accuracy": correct / len(labels),
+            "epoch": epoch.number,
+            "train_loss": epoch.mean("loss"),
+            "train_accuracy": epoch.mean("correct"),
         }
         if validation is not None:
             record["val_accuracy"] = accuracy(model, validation)
-        logger.info("epoch %d: %s", epoch, record)
-        history.append(record)
-    model.eval()
-    return history
+        return record
+
+    return run_epochs(
+        step,
+        (to_float(train.images), torch.as_tensor(train.labels)),
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        generator=generator,
+        optimizer=optimizer,
+        model=model,
+        scheduler=scheduler,
+        summarize=summarize,
+        progress=progress,
+    )
 
 
 def train_and_save(
