@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from decoybench.defenses import (
+from decoybench.models import build_model
+from decoybench.papers.attractors.defense import (
     AttractorConfig,
     AttractorDefense,
     AttractorModel,
@@ -21,7 +22,6 @@ from decoybench.defenses import (
     qim_distance,
     recover,
 )
-from decoybench.models import build_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -12,8 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from decoybench.defenses import AttractorConfig, AttractorModel, QIMDecoder, nearest_attractor
-from decoybench.evaluation.attractor_analysis import (
+from decoybench.papers.attractors.analysis import (
     COSINES,
     MAGNITUDES,
     component_magnitudes,
@@ -24,7 +23,13 @@ from decoybench.evaluation.attractor_analysis import (
     nearest_attractors,
     soft_label_cosines,
 )
-from decoybench.figures.attractor_analysis import (
+from decoybench.papers.attractors.defense import (
+    AttractorConfig,
+    AttractorModel,
+    QIMDecoder,
+    nearest_attractor,
+)
+from decoybench.papers.attractors.figures import (
     _density_title,
     _kde,
     plot_attractor_cosines,
@@ -379,10 +384,10 @@ def test_kde_draws_constants_as_lines_and_counts_hidden_values() -> None:
 
 def test_measure_attractor_analysis_writes_every_array(tiny_store, tmp_path) -> None:
     from decoybench.data import read_manifest
-    from decoybench.defenses.build import build_attractor_defense
     from decoybench.io import read_npz
     from decoybench.models import build_model
     from decoybench.models.checkpoint import save_checkpoint
+    from decoybench.papers.attractors.build import build_attractor_defense
 
     torch.manual_seed(0)
     shape = {"in_channels": 1, "image_size": 28, "num_classes": 10}

@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from decoybench.evaluation.attractor_tables import attractor_tables, write_attractor_tables
-from decoybench.evaluation.paper_numbers import attractors_row
 from decoybench.metrics import Rate
+from decoybench.papers.attractors.paper_numbers import attractors_row
+from decoybench.papers.attractors.tables import attractor_tables, write_attractor_tables
 
 
 def rate(count: int, total: int) -> dict[str, Any]:
@@ -161,7 +161,7 @@ def test_paper_rows(label, attack, mode, row) -> None:
 
 
 def test_claims_are_checked_against_stated_thresholds(cell_files) -> None:
-    from decoybench.evaluation.attractor_claims import attractor_claims
+    from decoybench.papers.attractors.claims import attractor_claims
 
     forensic = attractor_tables(cell_files, "mnist5k")["attractor_forensic"][0]
     clean = {"clean_accuracy_victim": rate(96, 100), "clean_accuracy_defended": rate(94, 100)}

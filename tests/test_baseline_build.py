@@ -21,17 +21,6 @@ from decoybench.attacks.registry import build_from_config
 from decoybench.cells.deployment import load_system
 from decoybench.cells.forensic import forensic_metrics
 from decoybench.data import load_split, read_manifest
-from decoybench.defenses.baseline_build import build_baseline_defense
-from decoybench.defenses.baseline_checkpoint import (
-    BaselineDefense,
-    CalibratedDetector,
-    freeze_lid,
-    load_baseline,
-    signature_layer,
-    squeezers_of,
-)
-from decoybench.defenses.baselines.detector import ScoreDetector
-from decoybench.defenses.baselines.lid import LIDDetector, gaussian_noise_like
 from decoybench.defenses.baselines.magnet import MagNet
 from decoybench.defenses.baselines.trapdoor import inject, make_triggers
 from decoybench.io import sha256_file
@@ -44,6 +33,17 @@ from decoybench.models.checkpoint import (
     weights_path,
 )
 from decoybench.models.training import predict
+from decoybench.papers.baselines.build import build_baseline_defense
+from decoybench.papers.baselines.checkpoint import (
+    BaselineDefense,
+    CalibratedDetector,
+    freeze_lid,
+    load_baseline,
+    signature_layer,
+    squeezers_of,
+)
+from decoybench.papers.baselines.detector import ScoreDetector
+from decoybench.papers.baselines.lid import LIDDetector, gaussian_noise_like
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from decoybench.defenses.baselines.detector import ScoreDetector, threshold_at_fpr
+from decoybench.papers.baselines.detector import ScoreDetector, threshold_at_fpr
 
 
 def test_threshold_at_fpr_hand_computed() -> None:

@@ -1,4 +1,4 @@
-"""Baseline heat map (decoybench.figures.baselines) from hand-built forensic cells."""
+"""Baseline heat map (decoybench.papers.baselines.figures) from hand-built forensic cells."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from decoybench.evaluation.baseline_tables import comparison_table
-from decoybench.figures.baselines import baseline_comparison_figure, plot_baseline_comparison
 from decoybench.metrics import Rate
+from decoybench.papers.baselines.figures import baseline_comparison_figure, plot_baseline_comparison
+from decoybench.papers.baselines.tables import comparison_table
 
 DEFENSES = {"attractor": "attractor", "lid": "lid", "magnet": "magnet"}
 

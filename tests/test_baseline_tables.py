@@ -1,4 +1,4 @@
-"""Baseline comparison tables (decoybench.evaluation.baseline_tables) from hand-built cells."""
+"""Baseline comparison tables (decoybench.papers.baselines.tables) from hand-built cells."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from decoybench.evaluation.baseline_paper_numbers import (
+from decoybench.metrics import Rate
+from decoybench.papers.attractors.paper_numbers import ATTRACTORS_ROWS
+from decoybench.papers.baselines.paper_numbers import (
     BASELINE_TABLE_III,
     paper_table_20,
     paper_table_iii,
 )
-from decoybench.evaluation.baseline_tables import (
+from decoybench.papers.baselines.tables import (
     comparison_markdown,
     comparison_table,
     luring_comparison_table,
     luring_markdown,
     write_baseline_tables,
 )
-from decoybench.evaluation.paper_numbers import ATTRACTORS_ROWS
-from decoybench.metrics import Rate
 
 Counts = tuple[int, int]
 

@@ -368,7 +368,7 @@ def test_paper_configs_cover_all_eighteen_attacks(repository_root, default_confi
 
     from decoybench.attacks.registry import build_from_config
     from decoybench.config import prepare_config
-    from decoybench.evaluation.paper_numbers import ATTRACTORS_TABLE_I, attractors_row
+    from decoybench.papers.attractors.paper_numbers import ATTRACTORS_TABLE_I, attractors_row
 
     config = copy.deepcopy(default_config)
     update_config(config, load_yaml(repository_root / "config" / "paper" / f"{name}.yaml"))
@@ -403,7 +403,7 @@ def test_luring_paper_configs_have_the_paper_schedules(repository_root, default_
     from snakemake.utils import update_config
 
     from decoybench.config import prepare_config
-    from decoybench.defenses.luring_build import component_recipe
+    from decoybench.papers.luring.build import component_recipe
 
     dataset = name.split("-")[1]
     config = copy.deepcopy(default_config)

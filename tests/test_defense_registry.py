@@ -10,8 +10,8 @@ import pytest
 from decoybench import defense_registry
 from decoybench.config import ConfigError, defense_type, load_yaml, validate_config
 from decoybench.defense_registry import DefenseType, Detector
-from decoybench.evaluation.luring_tables import is_luring_defense
-from decoybench.evaluation.multitask_tables import is_multitask_defense
+from decoybench.papers.luring.tables import is_luring_defense
+from decoybench.papers.multitask.tables import is_multitask_defense
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import torch
 from scipy.ndimage import median_filter
 from torch import nn
 
-from decoybench.defenses.baselines.squeeze import (
+from decoybench.papers.baselines.squeeze import (
     PAPER_SQUEEZERS,
     FeatureSqueezingDetector,
     bit_depth_reduction,

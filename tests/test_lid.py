@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from decoybench.defenses.baselines.lid import (
+from decoybench.models.architectures import Classifier
+from decoybench.papers.baselines.lid import (
     PAPER_SETTINGS,
     LIDDetector,
     gaussian_noise_like,
@@ -17,7 +18,6 @@ from decoybench.defenses.baselines.lid import (
     lid_layer_names,
     lid_mle,
 )
-from decoybench.models.architectures import Classifier
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from decoybench.evaluation.logits_analysis import (
+from decoybench.metrics import Rate
+from decoybench.papers.luring.logits_analysis import (
     logit_gradients,
     luring_dominance_rates,
     opposite_effect_counts,
 )
-from decoybench.metrics import Rate
 
 
 def test_opposite_effect_counts_hand_built() -> None:

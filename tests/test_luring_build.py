@@ -14,10 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from decoybench.data import load_split
-from decoybench.defenses import luring_build
 from decoybench.defenses.luring import APPROACHES, paper_recipe
-from decoybench.defenses.luring_build import build_luring_defense
-from decoybench.defenses.luring_checkpoint import TARGET_PREFIX, load_augmented, save_augmented
 from decoybench.metrics import accuracy
 from decoybench.models.checkpoint import (
     CheckpointError,
@@ -27,6 +24,9 @@ from decoybench.models.checkpoint import (
     sidecar_path,
 )
 from decoybench.models.training import predict
+from decoybench.papers.luring import build as luring_build
+from decoybench.papers.luring.build import build_luring_defense
+from decoybench.papers.luring.checkpoint import TARGET_PREFIX, load_augmented, save_augmented
 from decoybench.runtime import to_float
 
 SETTINGS = {

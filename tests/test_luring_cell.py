@@ -14,8 +14,8 @@ from decoybench.cells.craft import generate_adversarial_set
 from decoybench.cells.deployment import load_system
 from decoybench.cells.score import evaluate_adversarial_set
 from decoybench.data import read_manifest
-from decoybench.defenses.luring_build import build_luring_defense
-from decoybench.evaluation.luring_cell import luring_cell_metrics, luring_rates
+from decoybench.papers.luring.build import build_luring_defense
+from decoybench.papers.luring.cell import luring_cell_metrics, luring_rates
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -1,4 +1,4 @@
-"""Luring paper Figures 2 and 3 (decoybench.figures.luring) from hand-built tables."""
+"""Luring paper Figures 2 and 3 (decoybench.papers.luring.figures) from hand-built tables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from matplotlib.container import ErrorbarContainer
 
-from decoybench.figures.luring import (
+from decoybench.papers.luring.figures import (
     plot_luring_distortion,
     plot_luring_rates,
     plot_luring_saliency,

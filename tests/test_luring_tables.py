@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from decoybench.evaluation.luring_paper_numbers import (
+from decoybench.metrics import Rate
+from decoybench.papers.luring.paper_numbers import (
     LURING_DEFENSE_TABLE,
     LURING_TABLE_8,
     LURING_TABLE_19,
@@ -21,7 +22,7 @@ from decoybench.evaluation.luring_paper_numbers import (
     paper_epsilons,
     paper_logits,
 )
-from decoybench.evaluation.luring_tables import (
+from decoybench.papers.luring.tables import (
     LURING_TABLES,
     build_luring_tables,
     claims_table,
@@ -29,7 +30,6 @@ from decoybench.evaluation.luring_tables import (
     middle_epsilon,
     write_luring_tables,
 )
-from decoybench.metrics import Rate
 
 APPROACH = {
     "luring": "luring",
@@ -396,7 +396,7 @@ def write_analysis(path: Path, approaches: list[str]) -> Path:
 
 
 def test_table_10_dominance_on_hand_built_omega(tmp_path: Path) -> None:
-    from decoybench.evaluation.luring_tables import logits_table
+    from decoybench.papers.luring.tables import logits_table
 
     analysis = write_analysis(tmp_path / "analysis.npz", ["luring", "stack", "cross_entropy"])
     frame = logits_table(analysis, "svhn")

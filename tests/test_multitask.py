@@ -181,8 +181,8 @@ def test_detection_flags_exactly_the_non_classmap_pairs() -> None:
 
 
 def test_checkpoint_round_trip_and_refusals(tmp_path: Path, tiny_victim: Path) -> None:
-    from decoybench.defenses.multitask_checkpoint import load_multitask, save_multitask
     from decoybench.models.architectures import build_model
+    from decoybench.papers.multitask.checkpoint import load_multitask, save_multitask
 
     classmap = Classmap((1, 2, 0), np.zeros((3, 3), dtype=int), np.full((3, 3), 1 / 3))
     base = build_model("multitask_substitute_mnist", in_channels=1, image_size=28, num_classes=3)
@@ -210,8 +210,8 @@ def test_checkpoint_round_trip_and_refusals(tmp_path: Path, tiny_victim: Path) -
 
 
 def test_build_on_tiny_data(tiny_store: Path, tiny_victim: Path, tmp_path: Path) -> None:
-    from decoybench.defenses.multitask_build import build_multitask_defense, write_classmap_table
-    from decoybench.defenses.multitask_checkpoint import load_multitask
+    from decoybench.papers.multitask.build import build_multitask_defense, write_classmap_table
+    from decoybench.papers.multitask.checkpoint import load_multitask
 
     settings = {"epochs": 2, "batch_size": 32, "lock_hidden": 8}
     out = tmp_path / "multitask" / "defense.json"

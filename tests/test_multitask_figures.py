@@ -1,4 +1,4 @@
-"""Multi-task paper Figures 3-6 (decoybench.figures.multitask) from hand-built inputs."""
+"""Multi-task paper Figures 3-6 (decoybench.papers.multitask.figures) from hand-built inputs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from decoybench.figures.multitask import (
+from decoybench.papers.multitask.figures import (
     classmap_cells,
     misclassification_map,
     plot_multitask_classmaps,

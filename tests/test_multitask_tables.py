@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from decoybench.evaluation.multitask_paper_numbers import (
+from decoybench.metrics import Rate
+from decoybench.papers.multitask.paper_numbers import (
     MULTITASK_TABLE_V,
     paper_attack_column,
     paper_benign,
@@ -20,13 +21,12 @@ from decoybench.evaluation.multitask_paper_numbers import (
     paper_misdetection,
     paper_near_whitebox,
 )
-from decoybench.evaluation.multitask_tables import (
+from decoybench.papers.multitask.tables import (
     MULTITASK_TABLES,
     build_multitask_tables,
     headline_metrics,
     write_multitask_tables,
 )
-from decoybench.metrics import Rate
 
 MULTITASK_RATES = (
     "accuracy_original",

@@ -150,7 +150,7 @@ def test_paper_config_builds_its_papers_tables(name: str) -> None:
 
 def _attractor_rows(flow: SimpleNamespace, defense: str, kind: str) -> set[str]:
     from decoybench.attacks.registry import build_from_config
-    from decoybench.evaluation.paper_numbers import attractors_row
+    from decoybench.papers.attractors.paper_numbers import attractors_row
 
     rows = set()
     for label, entry in _cells(flow, defense, kind):
@@ -161,8 +161,7 @@ def _attractor_rows(flow: SimpleNamespace, defense: str, kind: str) -> set[str]:
 
 @pytest.mark.parametrize("name", _configs_with("attractor"))
 def test_attractor_tables_have_the_papers_numbers(name: str) -> None:
-    from decoybench.evaluation.attractor_tables import DISTORTION_ROWS
-    from decoybench.evaluation.paper_numbers import (
+    from decoybench.papers.attractors.paper_numbers import (
         ATTRACTORS_TABLE_I,
         ATTRACTORS_TABLE_II,
         ATTRACTORS_TABLE_III,
@@ -171,6 +170,7 @@ def test_attractor_tables_have_the_papers_numbers(name: str) -> None:
         ATTRACTORS_TABLE_VI,
         PAPER_DATASET,
     )
+    from decoybench.papers.attractors.tables import DISTORTION_ROWS
 
     for flow, dataset in _targets(name, "attractor"):
         # attractor_tables.attractor_tables and tables.clean_accuracy_rows: the dataset
@@ -197,14 +197,14 @@ def test_attractor_tables_have_the_papers_numbers(name: str) -> None:
 
 @pytest.mark.parametrize("name", _configs_with("baseline"))
 def test_baseline_tables_have_the_papers_numbers(name: str) -> None:
-    from decoybench.evaluation.baseline_paper_numbers import (
+    from decoybench.papers.baselines.paper_numbers import (
         BASELINE_TABLE_III,
         LURING_TABLE_20,
         paper_dataset_name,
         paper_table_20,
         paper_table_iii,
     )
-    from decoybench.evaluation.baseline_tables import EPSILON_DIGITS, TABLE_20_ATTACKS
+    from decoybench.papers.baselines.tables import EPSILON_DIGITS, TABLE_20_ATTACKS
 
     paper_name = name.split("-")[0]
     for flow, dataset in _targets(name, "baseline"):
@@ -255,7 +255,7 @@ def test_baseline_tables_have_the_papers_numbers(name: str) -> None:
 
 @pytest.mark.parametrize("name", _configs_with("luring"))
 def test_luring_tables_have_the_papers_numbers(name: str) -> None:
-    from decoybench.evaluation.luring_paper_numbers import (
+    from decoybench.papers.luring.paper_numbers import (
         DEFENSE_ROWS,
         paper_agreement,
         paper_dataset_name,
@@ -264,7 +264,7 @@ def test_luring_tables_have_the_papers_numbers(name: str) -> None:
         paper_epsilons,
         paper_logits,
     )
-    from decoybench.evaluation.luring_tables import DEFENSE_ROW_ATTACKS, TARGET
+    from decoybench.papers.luring.tables import DEFENSE_ROW_ATTACKS, TARGET
 
     for flow, dataset in _targets(name, "luring"):
         paper_dataset = _param(flow, "make_luring_tables", "paper_dataset", dataset)
@@ -312,7 +312,7 @@ def test_luring_tables_have_the_papers_numbers(name: str) -> None:
 def _multitask_cells(flow: SimpleNamespace, defense: str, kind: str) -> list[Any]:
     """`defense`'s cells of `kind` as multitask_tables reads them (attack, ε, κ, mode from
     the cell's attack config)."""
-    from decoybench.evaluation.multitask_tables import MultitaskCell
+    from decoybench.papers.multitask.tables import MultitaskCell
 
     return [
         MultitaskCell.of({"cell": {"attack": label, "kind": kind, "attack_config": entry}})
@@ -322,7 +322,7 @@ def _multitask_cells(flow: SimpleNamespace, defense: str, kind: str) -> list[Any
 
 def _multitask_columns(flow: SimpleNamespace, defense: str, kind: str, table: str) -> set[str]:
     """The paper columns of Table `table` ("III", "IV") that `defense`'s `kind` cells fill."""
-    from decoybench.evaluation.multitask_paper_numbers import paper_attack_column
+    from decoybench.papers.multitask.paper_numbers import paper_attack_column
 
     columns = {
         paper_attack_column(
@@ -339,7 +339,7 @@ def _multitask_columns(flow: SimpleNamespace, defense: str, kind: str, table: st
 
 @pytest.mark.parametrize("name", _configs_with("multitask"))
 def test_multitask_tables_have_the_papers_numbers(name: str) -> None:
-    from decoybench.evaluation.multitask_paper_numbers import (
+    from decoybench.papers.multitask.paper_numbers import (
         MULTITASK_TABLE_IV,
         PAPER_COLUMNS,
         PAPER_KAPPAS,

@@ -12,15 +12,15 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from decoybench.defenses.trapdoor_counterexample import TrapdoorConfig, WeightedSumTrapdoorModel
-from decoybench.evaluation.trapdoor_counterexample import (
+from decoybench.papers.attractors.counterexample import TrapdoorConfig, WeightedSumTrapdoorModel
+from decoybench.papers.attractors.counterexample_analysis import (
     MAGNITUDES,
     MODEL_SETTINGS,
     gradient_parts,
     measure_trapdoor_counterexample,
     trapdoor_magnitudes,
 )
-from decoybench.figures.trapdoor_counterexample import plot_trapdoor_strength
+from decoybench.papers.attractors.counterexample_figure import plot_trapdoor_strength
 
 SHAPE = (1, 12, 12)
 DIMS = 144

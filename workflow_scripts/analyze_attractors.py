@@ -1,9 +1,9 @@
 """Snakemake entry: attractors Fig. 5 and Fig. 7 measurements
-(decoybench.evaluation.attractor_analysis)."""
+(decoybench.papers.attractors.analysis)."""
 
 from pathlib import Path
 
-from decoybench.evaluation.attractor_analysis import measure_attractor_analysis
+from decoybench.papers.attractors.analysis import measure_attractor_analysis
 from decoybench.workflow import job
 
 with job(snakemake, artifacts=("measurements",)) as run:

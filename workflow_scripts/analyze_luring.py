@@ -1,9 +1,9 @@
 """Snakemake entry: luring Appendix D.3 (Eq. 5) and Fig. 3 (right) measurements
-(decoybench.evaluation.luring_analysis)."""
+(decoybench.papers.luring.analysis)."""
 
 from pathlib import Path
 
-from decoybench.evaluation.luring_analysis import analyze_luring
+from decoybench.papers.luring.analysis import analyze_luring
 from decoybench.workflow import job
 
 with job(snakemake) as run:

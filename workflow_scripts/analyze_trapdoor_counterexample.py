@@ -1,9 +1,9 @@
 """Snakemake entry: trapdoor counter-example Fig. 6 measurements and Sec. IV-C training goals
-(decoybench.evaluation.trapdoor_counterexample)."""
+(decoybench.papers.attractors.counterexample_analysis)."""
 
 from pathlib import Path
 
-from decoybench.evaluation.trapdoor_counterexample import measure_trapdoor_counterexample
+from decoybench.papers.attractors.counterexample_analysis import measure_trapdoor_counterexample
 from decoybench.workflow import job
 
 with job(snakemake, artifacts=("measurements",)) as run:

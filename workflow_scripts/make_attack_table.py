@@ -1,6 +1,6 @@
-"""Snakemake entry: the attack-success table (decoybench.evaluation.tables)."""
+"""Snakemake entry: the attack-success table (decoybench.tables.summary)."""
 
-from decoybench.evaluation.tables import write_attack_table
+from decoybench.tables.summary import write_attack_table
 from decoybench.workflow import job
 
 with job(snakemake, artifacts=("csv", "markdown")) as run:

@@ -1,6 +1,6 @@
 """Snakemake entry: attractors Tables I, III-VI and claim checks (evaluation.attractor_tables)."""
 
-from decoybench.evaluation.attractor_tables import write_attractor_tables
+from decoybench.papers.attractors.tables import write_attractor_tables
 from decoybench.workflow import job
 
 outputs = snakemake.output

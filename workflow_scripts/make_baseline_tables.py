@@ -13,7 +13,7 @@ params: paper_dataset     paper data set whose numbers are printed ("mnist", "ci
         trapdoor_defense  the trapdoor defense of Table 20, or None
 """
 
-from decoybench.evaluation.baseline_tables import write_baseline_tables
+from decoybench.papers.baselines.tables import write_baseline_tables
 from decoybench.workflow import job
 
 outputs = snakemake.output

@@ -1,6 +1,6 @@
-"""Snakemake entry: attractors Table II (decoybench.evaluation.tables)."""
+"""Snakemake entry: attractors Table II (decoybench.tables.summary)."""
 
-from decoybench.evaluation.tables import write_clean_accuracy_table
+from decoybench.tables.summary import write_clean_accuracy_table
 from decoybench.workflow import job
 
 with job(snakemake, artifacts=("csv", "markdown")) as run:

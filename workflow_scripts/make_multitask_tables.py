@@ -1,7 +1,7 @@
 """Snakemake entry: multi-task paper Tables III-VI, the Classmap, the data of Figures 3-5 and
 the claim checks (evaluation.multitask_tables)."""
 
-from decoybench.evaluation.multitask_tables import headline_metrics, write_multitask_tables
+from decoybench.papers.multitask.tables import headline_metrics, write_multitask_tables
 from decoybench.workflow import job
 
 outputs = snakemake.output

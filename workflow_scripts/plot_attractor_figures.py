@@ -1,7 +1,7 @@
-"""Snakemake entry: attractors Fig. 5 and Fig. 7 (decoybench.figures.attractor_analysis)."""
+"""Snakemake entry: attractors Fig. 5 and Fig. 7 (decoybench.papers.attractors.figures)."""
 
-from decoybench.figures.attractor_analysis import plot_attractor_cosines, plot_strength_comparison
 from decoybench.io import read_npz
+from decoybench.papers.attractors.figures import plot_attractor_cosines, plot_strength_comparison
 from decoybench.workflow import job
 
 FIGURES = ("figure5_png", "figure5_pdf", "figure7_png", "figure7_pdf")

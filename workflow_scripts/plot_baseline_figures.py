@@ -9,7 +9,7 @@ params: paper_dataset  paper data set ("mnist", "cifar10") or None
                        feature_squeezing, magnet, trapdoor
 """
 
-from decoybench.figures.baselines import plot_baseline_comparison
+from decoybench.papers.baselines.figures import plot_baseline_comparison
 from decoybench.workflow import job
 
 cells = snakemake.input.cells

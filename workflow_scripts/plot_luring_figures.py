@@ -1,15 +1,15 @@
 """Snakemake entry: luring Figure 2 (DR, IAR against ε) and Figure 3 (l0 distortion,
-saliency maps) (decoybench.figures.luring)."""
+saliency maps) (decoybench.papers.luring.figures)."""
 
 import pandas as pd
 
-from decoybench.figures.luring import (
+from decoybench.io import read_npz
+from decoybench.papers.luring.figures import (
     plot_luring_distortion,
     plot_luring_rates,
     plot_luring_saliency,
     save_luring_figure,
 )
-from decoybench.io import read_npz
 from decoybench.workflow import job
 
 FIGURES = (

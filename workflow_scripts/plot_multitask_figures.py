@@ -1,16 +1,16 @@
 """Snakemake entry: multi-task paper Figure 3 (transferred C&W success over κ), Figures 4
 and 5 (detection precision and recall over κ) and Figure 6 (Classmap heat maps)
-(decoybench.figures.multitask)."""
+(decoybench.papers.multitask.figures)."""
 
 import pandas as pd
 
-from decoybench.figures.multitask import (
+from decoybench.io import read_json
+from decoybench.papers.multitask.figures import (
     plot_multitask_classmaps,
     plot_multitask_cw_detection,
     plot_multitask_cw_transfer,
     save_multitask_figure,
 )
-from decoybench.io import read_json
 from decoybench.workflow import job
 
 FIGURES = (

@@ -1,8 +1,8 @@
 """Snakemake entry: trapdoor counter-example Fig. 6
-(decoybench.figures.trapdoor_counterexample)."""
+(decoybench.papers.attractors.counterexample_figure)."""
 
-from decoybench.figures.trapdoor_counterexample import plot_trapdoor_strength
 from decoybench.io import read_npz
+from decoybench.papers.attractors.counterexample_figure import plot_trapdoor_strength
 from decoybench.workflow import job
 
 with job(snakemake, artifacts=("png", "pdf")) as run:

@@ -19,8 +19,6 @@ from decoybench.attacks.registry import build_from_config
 from decoybench.cells.deployment import DeployedSystem, load_system
 from decoybench.cells.forensic import forensic_metrics
 from decoybench.data import load_split, read_manifest
-from decoybench.evaluation.luring_cell import luring_cell_metrics
-from decoybench.evaluation.multitask_cell import class_confusion, multitask_cell_metrics
 from decoybench.io import read_npz, write_json
 from decoybench.metrics import (
     accuracy,
@@ -29,6 +27,8 @@ from decoybench.metrics import (
     mean_distortion,
 )
 from decoybench.models.training import predict, predict_logits
+from decoybench.papers.luring.cell import luring_cell_metrics
+from decoybench.papers.multitask.cell import class_confusion, multitask_cell_metrics
 from decoybench.runtime import to_float
 
 

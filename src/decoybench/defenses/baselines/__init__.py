@@ -1,2 +1,2 @@
 """Baseline detectors the deception papers compare against (issue 7): LID, Feature Squeezing,
-MagNet and Trapdoor, each a `ScoreDetector` (decoybench.defenses.baselines.detector)."""
+MagNet and Trapdoor, each a `ScoreDetector` (decoybench.papers.baselines.detector)."""

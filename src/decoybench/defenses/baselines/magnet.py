@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from decoybench.defenses.baselines.detector import (
+from decoybench.papers.baselines.detector import (
     OperatingPoint,
     ScoreDetector,
     check_positive_int,

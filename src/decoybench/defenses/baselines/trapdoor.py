@@ -68,8 +68,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from decoybench.defenses.baselines.detector import ScoreDetector, check_positive_int, placement
 from decoybench.models.architectures import Classifier
+from decoybench.papers.baselines.detector import ScoreDetector, check_positive_int, placement
 
 __all__ = [
     "DEFAULT_INJECTION_RATIO",

@@ -1,2 +1,2 @@
 """Attractors (Zhang, Chang & Lee 2020): a QIM watermark decoder W summed with the victim,
-its forensic detector and recovery (decoybench.defenses.attractor)."""
+its forensic detector and recovery (decoybench.papers.attractors.defense)."""

@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from decoybench.defenses.attractor import AttractorDefense
-from decoybench.defenses.build import build_attractor_defense
 from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest
 from decoybench.io import read_json
+from decoybench.papers.attractors.build import build_attractor_defense
+from decoybench.papers.attractors.defense import AttractorDefense
 
 
 def load_attractor_defense(

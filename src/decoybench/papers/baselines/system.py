@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from decoybench.config import defense_type
-from decoybench.defenses.baseline_build import build_baseline_defense
-from decoybench.defenses.baseline_checkpoint import load_baseline
 from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest
+from decoybench.papers.baselines.build import build_baseline_defense
+from decoybench.papers.baselines.checkpoint import load_baseline
 
 
 def build(job: BuildJob) -> dict[str, Any]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from decoybench.defenses.luring_build import build_luring_defense
-from decoybench.defenses.luring_checkpoint import load_augmented
 from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest
+from decoybench.papers.luring.build import build_luring_defense
+from decoybench.papers.luring.checkpoint import load_augmented
 
 
 def build(job: BuildJob) -> dict[str, Any]:

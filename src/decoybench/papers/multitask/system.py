@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from decoybench.defenses.multitask_build import build_multitask_defense, write_classmap_table
-from decoybench.defenses.multitask_checkpoint import load_multitask
 from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest
+from decoybench.papers.multitask.build import build_multitask_defense, write_classmap_table
+from decoybench.papers.multitask.checkpoint import load_multitask
 
 
 def build(job: BuildJob) -> dict[str, Any]:

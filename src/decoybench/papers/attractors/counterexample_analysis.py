@@ -21,10 +21,10 @@ import torch
 from torch import Tensor
 
 from decoybench.data import load_split, read_manifest
-from decoybench.defenses.trapdoor_counterexample import TrapdoorConfig, WeightedSumTrapdoorModel
-from decoybench.evaluation.gradient_split import l1_per_sample, split_gradient
 from decoybench.io import write_npz
 from decoybench.models.checkpoint import load_checkpoint
+from decoybench.papers.attractors.counterexample import TrapdoorConfig, WeightedSumTrapdoorModel
+from decoybench.papers.attractors.gradient_split import l1_per_sample, split_gradient
 from decoybench.runtime import to_float
 
 __all__ = [

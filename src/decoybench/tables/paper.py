@@ -4,7 +4,7 @@ A paper module (`luring_tables`, `multitask_tables`) builds one frame per table.
 is flattened into five columns by `rate_columns`: ``{prefix}`` (value), ``{prefix}_low``,
 ``{prefix}_high`` (95% Wilson interval), ``{prefix}_count``, ``{prefix}_total``; the CSV
 holds these raw numbers (counts as nullable integers, `integer_counts`). The Markdown
-(`markdown_table`) shows each rate with `decoybench.evaluation.tables.format_rate` under a
+(`markdown_table`) shows each rate with `decoybench.tables.summary.format_rate` under a
 one-line caption, other columns as percents, decimals or text, "—" where a value is absent.
 `requested_outputs` and `write_tables` turn a rule's "{table}_csv" / "{table}_md" outputs
 into files, written atomically.
@@ -21,9 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from decoybench.evaluation.tables import format_rate
 from decoybench.io import write_text
 from decoybench.metrics import Rate
+from decoybench.tables.summary import format_rate
 
 __all__ = [
     "RATE_SUFFIXES",

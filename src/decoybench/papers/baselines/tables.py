@@ -29,17 +29,18 @@ from typing import Any
 import pandas as pd
 
 from decoybench import defense_registry
-from decoybench.evaluation.baseline_paper_numbers import (
-    paper_dataset_name,
-    paper_table_20,
-    paper_table_iii,
-)
-from decoybench.evaluation.paper_numbers import (
+from decoybench.io import read_json
+from decoybench.papers.attractors.paper_numbers import (
     ATTRACTORS_ROWS,
     ATTRACTORS_TABLE_IV,
     attractors_row,
 )
-from decoybench.evaluation.paper_tables import (
+from decoybench.papers.baselines.paper_numbers import (
+    paper_dataset_name,
+    paper_table_20,
+    paper_table_iii,
+)
+from decoybench.tables.paper import (
     ABSENT,
     as_float,
     column_names,
@@ -50,7 +51,6 @@ from decoybench.evaluation.paper_tables import (
     requested_outputs,
     write_tables,
 )
-from decoybench.io import read_json
 
 __all__ = [
     "BASELINE_TABLES",

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 
-from decoybench.evaluation.paper_numbers import PAPER_DATASET
+from decoybench.papers.attractors.paper_numbers import PAPER_DATASET
 
 __all__ = [
     "EPSILON_TOLERANCE",

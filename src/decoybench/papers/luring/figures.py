@@ -6,7 +6,7 @@
 * Figure 3 (left/middle): mean l0 distortion of the attacks on each M∘P (and on M).
 * Figure 3 (right): saliency maps: the clean image, the gradient of M's cross-entropy loss,
   and the mapping gradient ∇x P(x) of each augmented model
-  (`decoybench.evaluation.luring_analysis`).
+  (`decoybench.papers.luring.analysis`).
 
 Each plotting function returns the matplotlib Figure; `save_luring_figure` writes it as PNG
 and PDF atomically (`decoybench.figures.attack_success.save_figure`) and closes it.

@@ -3,7 +3,8 @@
 Rows are the configured attacks that have a cell on the attractor defense; each row pairs our
 measurement (rate with its 95% interval and counts) with the paper's number for the same
 attack on the target's data set (mnist5k and mnist: MNIST, cifar10: CIFAR-10;
-decoybench.evaluation.paper_numbers; Table VI: the paper's CIFAR-10 numbers for every target).
+decoybench.papers.attractors.paper_numbers; Table VI: the paper's CIFAR-10 numbers for every
+target).
 "ASR on C" is the attack's white-box cell on the undefended victim, with the same label.
 """
 
@@ -17,8 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from decoybench.evaluation.attractor_claims import attractor_claims
-from decoybench.evaluation.paper_numbers import (
+from decoybench.io import read_json, write_text
+from decoybench.papers.attractors.claims import attractor_claims
+from decoybench.papers.attractors.paper_numbers import (
     ATTRACTORS_ROWS,
     ATTRACTORS_TABLE_I,
     ATTRACTORS_TABLE_III,
@@ -28,8 +30,7 @@ from decoybench.evaluation.paper_numbers import (
     PAPER_DATASET,
     attractors_row,
 )
-from decoybench.evaluation.tables import format_rate
-from decoybench.io import read_json, write_text
+from decoybench.tables.summary import format_rate
 
 DISTORTION_ROWS = ("BLB", "CW2", "EAD")
 
@@ -279,7 +280,7 @@ def write_attractor_tables(
 ) -> dict[str, int]:
     """Write each table as CSV and Markdown (atomically): `outputs[name] = (csv, md)`.
 
-    `attractor_claims` (decoybench.evaluation.attractor_claims) needs the defense build's
+    `attractor_claims` (decoybench.papers.attractors.claims) needs the defense build's
     `defense_json` for the clean accuracies. Returns the row count of each table.
     """
     tables = attractor_tables(paths, dataset)

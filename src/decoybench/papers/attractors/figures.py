@@ -1,5 +1,5 @@
 """Attractors paper (Zhang et al. 2020) Figures 5 and 7: KDEs of the Sec. VI-C measurements
-(`decoybench.evaluation.attractor_analysis`), with the paper's symbols in the legends."""
+(`decoybench.papers.attractors.analysis`), with the paper's symbols in the legends."""
 
 from __future__ import annotations
 

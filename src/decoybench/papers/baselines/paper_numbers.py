@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 
-from decoybench.evaluation.paper_numbers import ATTRACTORS_TABLE_III, PAPER_DATASET
+from decoybench.papers.attractors.paper_numbers import ATTRACTORS_TABLE_III, PAPER_DATASET
 
 __all__ = [
     "BASELINE_GROUPS",

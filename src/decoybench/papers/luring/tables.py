@@ -1,12 +1,12 @@
 """The luring paper's tables (Bernhard et al. 2021), built from cell metrics and sidecars.
 
 Inputs: the cell metrics JSONs (`decoybench.cells.score.evaluate_adversarial_set`;
-a luring cell also holds `luring`, `decoybench.evaluation.luring_cell`), the luring defense
-sidecars (`defense.json`, with `table8`, `decoybench.defenses.luring_build`) and, for Table 10,
+a luring cell also holds `luring`, `decoybench.papers.luring.cell`), the luring defense
+sidecars (`defense.json`, with `table8`, `decoybench.papers.luring.build`) and, for Table 10,
 the luring analysis npz (Ω_c of Eq. 5 per example, class and defense). Every rate is one of
 `decoybench.metrics` (DR, IAR: Eq. 3; AC_MoP, AC_M: Table 1; DAC: Eq. 4; MIM-W:
 `worst_case_attack`), never recomputed another way; the paper's numbers beside ours are in
-`decoybench.evaluation.luring_paper_numbers`.
+`decoybench.papers.luring.paper_numbers`.
 
 Tables (name: what it reproduces):
 
@@ -19,7 +19,7 @@ Tables (name: what it reproduces):
 * ``luring_logits``: Table 10, the rate of examples with Ω_c(Luring) above the others';
 * ``luring_claims``: the paper's qualitative claims against explicit thresholds.
 
-`decoybench.evaluation.paper_tables` writes them: the CSV with each rate's value, 95% interval,
+`decoybench.tables.paper` writes them: the CSV with each rate's value, 95% interval,
 count and total; the Markdown with `format_rate` under a one-line caption.
 """
 
@@ -36,14 +36,21 @@ import numpy as np
 import pandas as pd
 
 from decoybench import defense_registry
-from decoybench.evaluation.luring_paper_numbers import (
+from decoybench.io import read_json, read_npz
+from decoybench.metrics import (
+    Rate,
+    disagreement_rate,
+    inefficient_adversarial_rate,
+    worst_case_rates,
+)
+from decoybench.papers.luring.paper_numbers import (
     paper_agreement,
     paper_dataset_name,
     paper_defense,
     paper_distortion,
     paper_logits,
 )
-from decoybench.evaluation.paper_tables import (
+from decoybench.tables.paper import (
     MarkdownFormat,
     column_names,
     integer_counts,
@@ -51,13 +58,6 @@ from decoybench.evaluation.paper_tables import (
     rate_columns,
     requested_outputs,
     write_tables,
-)
-from decoybench.io import read_json, read_npz
-from decoybench.metrics import (
-    Rate,
-    disagreement_rate,
-    inefficient_adversarial_rate,
-    worst_case_rates,
 )
 
 __all__ = [
@@ -644,7 +644,7 @@ def logits_table(analysis: str | Path | None, paper_dataset: str | None) -> pd.D
     No analysis file gives an empty table."""
     if analysis is None:
         return pd.DataFrame(columns=column_names(LOGITS_COLUMNS))
-    from decoybench.evaluation.logits_analysis import luring_dominance_rates  # imports torch
+    from decoybench.papers.luring.logits_analysis import luring_dominance_rates  # imports torch
 
     arrays = read_npz(analysis)
     defenses = [str(name) for name in arrays["defenses"]]

@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 
 from decoybench.cells.sanity import flag_gradient_masking
-from decoybench.evaluation.paper_numbers import ATTRACTORS_TABLE_II, PAPER_DATASET
 from decoybench.io import read_json, write_text
+from decoybench.papers.attractors.paper_numbers import ATTRACTORS_TABLE_II, PAPER_DATASET
 
 RATE_COLUMNS = ("target_clean_accuracy", "source_asr", "target_asr", "transfer_rate")
 ATTACK_COLUMNS = ("norm", "epsilon", "gradient_free", "target_mode")

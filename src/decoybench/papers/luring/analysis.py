@@ -4,7 +4,7 @@ Appendix D.3 (Eq. 5, Table 10) and Figure 3 (right, saliency maps).
 * Ω_c (Eq. 5) between the target M and each augmented model T = M∘P, per example and class,
   on the first test images that M and every T classify right (Appendix D.3: "1000 test set
   examples correctly classified by all the models"). The Table 10 proportions are computed
-  from these counts by `decoybench.evaluation.logits_analysis.luring_dominance_rates`.
+  from these counts by `decoybench.papers.luring.logits_analysis.luring_dominance_rates`.
 * Fig. 3 (right): for the first few of those images, the gradient of M's cross-entropy loss
   with respect to the input ("(top) clean image and gradient of the cross-entropy loss") and,
   for each augmented model, the "mapping gradient ∇x P(x)" (bottom row).
@@ -28,11 +28,11 @@ from torch import Tensor, nn
 
 from decoybench.data import load_split, read_manifest
 from decoybench.defenses.luring import AugmentedModel
-from decoybench.defenses.luring_checkpoint import load_augmented
-from decoybench.evaluation.logits_analysis import logit_gradients, opposite_effect_counts
 from decoybench.io import write_npz
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict
+from decoybench.papers.luring.checkpoint import load_augmented
+from decoybench.papers.luring.logits_analysis import logit_gradients, opposite_effect_counts
 from decoybench.runtime import to_float
 
 __all__ = [

@@ -5,7 +5,7 @@ One panel per FPR target; rows are the attacks, columns the detectors (attractor
 MagNet, Trapdoor); the colour is the overall attack success rate (successful and undetected
 among attempts, 0 → 1), each cell annotated with the percentage and its counts; a detector
 without a cell for an attack is grey with "—". Reads the `comparison` frame of
-`decoybench.evaluation.baseline_tables` (or builds it from the cells).
+`decoybench.papers.baselines.tables` (or builds it from the cells).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from decoybench.evaluation.baseline_tables import (
+from decoybench.figures.attack_success import save_figure
+from decoybench.papers.baselines.tables import (
     COMPARISON_GROUPS,
     GROUP_TITLES,
     CellSource,
     comparison_table,
 )
-from decoybench.evaluation.paper_tables import ABSENT, is_nan
-from decoybench.figures.attack_success import save_figure
+from decoybench.tables.paper import ABSENT, is_nan
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -7,7 +7,7 @@
 * Figure 6 (Sec. V-A): misclassification heat maps of FGSM, IGS, DeepFool and
   high-confidence C&W examples on the bare oracle, beside the training Classmap.
 
-Figures 3-5 read the `multitask_cw_sweep` table (`decoybench.evaluation.multitask_tables`);
+Figures 3-5 read the `multitask_cw_sweep` table (`decoybench.papers.multitask.tables`);
 Figure 6 reads the cells' `class_map` and the defense sidecar's `classmap`. Each plotting
 function returns the matplotlib Figure; `save_multitask_figure` writes it as PNG and PDF
 atomically (`decoybench.figures.attack_success.save_figure`) and closes it.

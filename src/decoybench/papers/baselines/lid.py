@@ -63,8 +63,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from decoybench.defenses.baselines.detector import ScoreDetector
 from decoybench.models.architectures import _BasicBlock
+from decoybench.papers.baselines.detector import ScoreDetector
 
 __all__ = [
     "PAPER_SETTINGS",

@@ -31,15 +31,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from decoybench.data import load_split, read_manifest
-from decoybench.defenses.attractor import (
+from decoybench.io import read_json, write_npz
+from decoybench.models.checkpoint import load_checkpoint
+from decoybench.papers.attractors.defense import (
     AttractorDefense,
     AttractorModel,
     QIMDecoder,
     nearest_attractor,
 )
-from decoybench.evaluation.gradient_split import l1_per_sample, split_gradient
-from decoybench.io import read_json, write_npz
-from decoybench.models.checkpoint import load_checkpoint
+from decoybench.papers.attractors.gradient_split import l1_per_sample, split_gradient
 from decoybench.runtime import to_float
 
 __all__ = [

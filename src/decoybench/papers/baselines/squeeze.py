@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from decoybench.defenses.baselines.detector import ScoreDetector, check_positive_int, placement
+from decoybench.papers.baselines.detector import ScoreDetector, check_positive_int, placement
 
 __all__ = [
     "PAPER_SQUEEZERS",

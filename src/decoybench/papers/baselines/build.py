@@ -1,6 +1,6 @@
 """Build a baseline detector around the victim: fit it on the training split, calibrate it on
 the clean validation split at each target FPR, measure it on the clean test split, and write
-it (decoybench.defenses.baseline_checkpoint).
+it (decoybench.papers.baselines.checkpoint).
 
 Splits: whatever a baseline learns (LID's regression, MagNet's autoencoders, the trapdoored
 model and its signatures) comes from the training split; thresholds come from the validation
@@ -21,19 +21,7 @@ from torch import Tensor, nn
 from decoybench.attacks.base import choose_targets
 from decoybench.attacks.registry import build_from_config
 from decoybench.data import load_split, read_manifest
-from decoybench.defenses.baseline_checkpoint import (
-    BASELINE_TYPES,
-    freeze_lid,
-    magnet_autoencoder_names,
-    magnet_from_autoencoders,
-    save_baseline,
-    signature_layer,
-    squeezers_of,
-)
-from decoybench.defenses.baselines.detector import OperatingPoint, ScoreDetector
-from decoybench.defenses.baselines.lid import LIDDetector, gaussian_noise_like
 from decoybench.defenses.baselines.magnet import MagNet, build_autoencoder, train_autoencoder
-from decoybench.defenses.baselines.squeeze import FeatureSqueezingDetector
 from decoybench.defenses.baselines.trapdoor import (
     TrapdoorDetector,
     build_signatures,
@@ -45,6 +33,18 @@ from decoybench.metrics import accuracy, false_positive_rate
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict
+from decoybench.papers.baselines.checkpoint import (
+    BASELINE_TYPES,
+    freeze_lid,
+    magnet_autoencoder_names,
+    magnet_from_autoencoders,
+    save_baseline,
+    signature_layer,
+    squeezers_of,
+)
+from decoybench.papers.baselines.detector import OperatingPoint, ScoreDetector
+from decoybench.papers.baselines.lid import LIDDetector, gaussian_noise_like
+from decoybench.papers.baselines.squeeze import FeatureSqueezingDetector
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
 __all__ = ["build_baseline_defense"]

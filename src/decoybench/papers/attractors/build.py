@@ -9,11 +9,11 @@ from typing import Any
 import torch
 
 from decoybench.data import load_split, read_manifest
-from decoybench.defenses.attractor import AttractorDefense
 from decoybench.io import write_json
 from decoybench.metrics import accuracy, false_positive_rate
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict
+from decoybench.papers.attractors.defense import AttractorDefense
 from decoybench.runtime import to_float
 
 

@@ -1,6 +1,6 @@
 """Attractors paper (Zhang et al. 2020) Figure 6: KDEs of the trapdoor counter-example's
-Sec. VI-C1 measurements (`decoybench.evaluation.trapdoor_counterexample`), drawn like
-Fig. 5 (`decoybench.figures.attractor_analysis`), with the paper's symbols in the legends."""
+Sec. VI-C1 measurements (`decoybench.papers.attractors.counterexample_analysis`), drawn like
+Fig. 5 (`decoybench.papers.attractors.figures`), with the paper's symbols in the legends."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from decoybench.figures.attractor_analysis import _finish, _kde, _save, _subplots, _wants_log
+from decoybench.papers.attractors.figures import _finish, _kde, _save, _subplots, _wants_log
 
 __all__ = ["plot_trapdoor_strength"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from decoybench.evaluation.paper_numbers import ATTRACTORS_TABLE_II, PAPER_DATASET
+from decoybench.papers.attractors.paper_numbers import ATTRACTORS_TABLE_II, PAPER_DATASET
 
 CLEAN_ACCURACY_GAP = 0.01
 FAR_LOWER_FACTOR = 0.25

@@ -20,10 +20,10 @@ from decoybench.defenses.luring import (
     paper_recipe,
     train_component,
 )
-from decoybench.defenses.luring_checkpoint import save_augmented
 from decoybench.metrics import accuracy
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict
+from decoybench.papers.luring.checkpoint import save_augmented
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
 __all__ = ["RECIPE_KEYS", "SETTINGS_KEYS", "build_luring_defense", "component_recipe"]

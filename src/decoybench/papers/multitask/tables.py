@@ -1,11 +1,11 @@
 """The multi-task paper's tables (Wang et al. 2019), built from cell metrics and the sidecar.
 
 Inputs: the cell metrics JSONs (`decoybench.cells.score.evaluate_adversarial_set`;
-a multitask cell also holds `multitask`, `decoybench.evaluation.multitask_cell`) and the
+a multitask cell also holds `multitask`, `decoybench.papers.multitask.cell`) and the
 multitask defense sidecar (`defense.json`, with `table6` and `classmap`,
-`decoybench.defenses.multitask_build`). Every rate is one stored by those modules
+`decoybench.papers.multitask.build`). Every rate is one stored by those modules
 (`decoybench.metrics.Rate.as_dict`), printed as stored, never recomputed; the
-paper's numbers beside ours are in `decoybench.evaluation.multitask_paper_numbers`.
+paper's numbers beside ours are in `decoybench.papers.multitask.paper_numbers`.
 
 Cells are selected by setting kind, defense and registry attack (name and parameters: ε,
 κ = `confidence`, target mode), never by config key; the key is shown in each row.
@@ -24,7 +24,7 @@ Tables (name: what it reproduces):
 * ``multitask_classmap``: the training Classmap (Eq. 6, 8; Fig. 6's last panel);
 * ``multitask_claims``: the paper's qualitative claims against explicit thresholds.
 
-`decoybench.evaluation.paper_tables` writes them: the CSV with each rate's value, 95% interval,
+`decoybench.tables.paper` writes them: the CSV with each rate's value, 95% interval,
 count and total; the Markdown with `format_rate` under a one-line caption.
 """
 
@@ -40,7 +40,8 @@ from typing import Any
 import pandas as pd
 
 from decoybench import defense_registry
-from decoybench.evaluation.multitask_paper_numbers import (
+from decoybench.io import read_json
+from decoybench.papers.multitask.paper_numbers import (
     FIGURES_WITHOUT_NUMBERS,
     MULTITASK_TABLE_V,
     TABLE_III_FGSM_EPSILON,
@@ -53,7 +54,7 @@ from decoybench.evaluation.multitask_paper_numbers import (
     paper_misdetection,
     paper_near_whitebox,
 )
-from decoybench.evaluation.paper_tables import (
+from decoybench.tables.paper import (
     MarkdownFormat,
     as_float,
     column_names,
@@ -65,8 +66,7 @@ from decoybench.evaluation.paper_tables import (
     requested_outputs,
     write_tables,
 )
-from decoybench.evaluation.tables import format_rate
-from decoybench.io import read_json
+from decoybench.tables.summary import format_rate
 
 __all__ = [
     "BENIGN_ACCURACY_GAP",

@@ -25,12 +25,6 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from decoybench.defenses.baselines.detector import (
-    OperatingPoint,
-    ScoreDetector,
-    operating_point_at,
-)
-from decoybench.defenses.baselines.lid import LIDDetector
 from decoybench.defenses.baselines.magnet import (
     DivergenceDetector,
     MagNet,
@@ -38,7 +32,6 @@ from decoybench.defenses.baselines.magnet import (
     ReconstructionErrorDetector,
     build_autoencoder,
 )
-from decoybench.defenses.baselines.squeeze import FeatureSqueezingDetector
 from decoybench.defenses.baselines.trapdoor import TrapdoorDetector, Trigger
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import (
@@ -49,6 +42,13 @@ from decoybench.models.checkpoint import (
     weights_path,
     write_weights_and_sidecar,
 )
+from decoybench.papers.baselines.detector import (
+    OperatingPoint,
+    ScoreDetector,
+    operating_point_at,
+)
+from decoybench.papers.baselines.lid import LIDDetector
+from decoybench.papers.baselines.squeeze import FeatureSqueezingDetector
 
 __all__ = [
     "BASELINE_TYPES",
