@@ -51,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from decoybench.models.loop import run_epochs
 from decoybench.papers.baselines.detector import (
     OperatingPoint,
     ScoreDetector,
@@ -165,30 +166,29 @@ def train_autoencoder(
     if noise < 0:
         raise ValueError(f"noise must be non-negative, got {noise}")
     device, dtype = placement(autoencoder)
-    optimizer = torch.optim.Adam(
-        autoencoder.parameters(), lr=learning_rate, weight_decay=weight_decay
+    adam = torch.optim.Adam(autoencoder.parameters(), lr=learning_rate, weight_decay=weight_decay)
+
+    def step(batch: tuple[Tensor, ...]) -> Tensor:
+        clean = batch[0]
+        perturbation = torch.randn(
+            clean.shape, generator=generator, device=generator.device, dtype=clean.dtype
+        )
+        noisy = (clean + noise * perturbation.to(clean.device)).clamp(0.0, 1.0)
+        clean = clean.to(device=device, dtype=dtype)
+        return F.mse_loss(autoencoder(noisy.to(device=device, dtype=dtype)), clean)
+
+    history = run_epochs(
+        step,
+        (images,),
+        epochs=epochs,
+        batch_size=batch_size,
+        generator=generator,
+        optimizer=adam,
+        model=autoencoder,
+        description="magnet epoch",
+        show_progress=False,
     )
-    autoencoder.train()
-    losses = []
-    for _ in range(epochs):
-        order = torch.randperm(len(images), generator=generator, device=generator.device)
-        total = 0.0
-        for start in range(0, len(images), batch_size):
-            index = order[start : start + batch_size].to(images.device)
-            clean = images[index]
-            perturbation = torch.randn(
-                clean.shape, generator=generator, device=generator.device, dtype=clean.dtype
-            )
-            noisy = (clean + noise * perturbation.to(clean.device)).clamp(0.0, 1.0)
-            clean = clean.to(device=device, dtype=dtype)
-            loss = F.mse_loss(autoencoder(noisy.to(device=device, dtype=dtype)), clean)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(index)
-        losses.append(total / len(images))
-    autoencoder.eval()
-    return losses
+    return [record["train_loss"] for record in history]
 
 
 def jensen_shannon_divergence(p: Tensor, q: Tensor) -> Tensor:

@@ -69,6 +69,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from decoybench.models.architectures import Classifier
+from decoybench.models.loop import Epoch, run_epochs
 from decoybench.papers.baselines.detector import ScoreDetector, check_positive_int, placement
 
 __all__ = [
@@ -233,46 +234,49 @@ def train_trapdoored(
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError("images and labels must be non-empty and of the same length")
     device, dtype = placement(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    history = []
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(len(images), generator=generator)
-        loss_sum = clean_hits = clean_count = trap_hits = trap_count = 0.0
-        for start in range(0, len(images), batch_size):
-            index = order[start : start + batch_size]
-            batch = trapdoored_batch(
-                images[index],
-                labels[index],
-                triggers,
-                injection_ratio,
-                generator,
-                mask_ratio=mask_ratio,
-            )
-            x = batch.x.to(device=device, dtype=dtype)
-            y = batch.y.to(device=device, dtype=torch.long)
-            injected = batch.injected.to(device)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            hits = logits.detach().argmax(dim=1) == y
-            loss_sum += float(loss.detach()) * len(x)
-            clean_hits += float(hits[~injected].sum())
-            clean_count += float((~injected).sum())
-            trap_hits += float(hits[injected].sum())
-            trap_count += float(injected.sum())
-        history.append(
-            {
-                "epoch": float(epoch + 1),
-                "loss": loss_sum / len(images),
-                "clean_accuracy": clean_hits / clean_count if clean_count else math.nan,
-                "trigger_success": trap_hits / trap_count if trap_count else math.nan,
-            }
+
+    def step(data: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, float]]:
+        batch = trapdoored_batch(
+            data[0], data[1], triggers, injection_ratio, generator, mask_ratio=mask_ratio
         )
-    model.eval()
-    return history
+        x = batch.x.to(device=device, dtype=dtype)
+        y = batch.y.to(device=device, dtype=torch.long)
+        injected = batch.injected.to(device)
+        logits = model(x)
+        hits = logits.detach().argmax(dim=1) == y
+        totals = {
+            "clean_hits": float(hits[~injected].sum()),
+            "clean_count": float((~injected).sum()),
+            "trap_hits": float(hits[injected].sum()),
+            "trap_count": float(injected.sum()),
+        }
+        return F.cross_entropy(logits, y), totals
+
+    def summarize(epoch: Epoch) -> dict[str, float]:
+        totals = epoch.totals
+        return {
+            "epoch": float(epoch.number),
+            "loss": epoch.mean("loss"),
+            "clean_accuracy": _ratio(totals["clean_hits"], totals["clean_count"]),
+            "trigger_success": _ratio(totals["trap_hits"], totals["trap_count"]),
+        }
+
+    return run_epochs(
+        step,
+        (images, labels),
+        epochs=epochs,
+        batch_size=batch_size,
+        generator=generator,
+        optimizer=torch.optim.Adam(model.parameters(), lr=learning_rate),
+        model=model,
+        summarize=summarize,
+        description="trapdoor epoch",
+        show_progress=False,
+    )
+
+
+def _ratio(hits: float, count: float) -> float:
+    return hits / count if count else math.nan
 
 
 def _activations(model: nn.Module, x: Tensor, layer: nn.Module | None) -> tuple[Tensor, Tensor]:
