@@ -21,8 +21,6 @@ from decoybench.attacks.registry import build_from_config
 from decoybench.cells.deployment import load_system
 from decoybench.cells.forensic import forensic_metrics
 from decoybench.data import load_split, read_manifest
-from decoybench.defenses.baselines.magnet import MagNet
-from decoybench.defenses.baselines.trapdoor import inject, make_triggers
 from decoybench.io import sha256_file
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import (
@@ -44,6 +42,8 @@ from decoybench.papers.baselines.checkpoint import (
 )
 from decoybench.papers.baselines.detector import ScoreDetector
 from decoybench.papers.baselines.lid import LIDDetector, gaussian_noise_like
+from decoybench.papers.baselines.magnet import MagNet
+from decoybench.papers.baselines.trapdoor import inject, make_triggers
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
 pytestmark = pytest.mark.usefixtures("single_thread")

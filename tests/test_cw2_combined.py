@@ -13,8 +13,8 @@ from decoybench.attacks.base import choose_targets
 from decoybench.attacks.cw2_combined import CombinedLossCarliniWagnerL2, is_multitask
 from decoybench.attacks.registry import build, build_from_config
 from decoybench.config import ConfigError, load_yaml, validate_schema
-from decoybench.defenses.multitask import Classmap, MultitaskModel
 from decoybench.models.architectures import Classifier
+from decoybench.papers.multitask.defense import Classmap, MultitaskModel
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from decoybench.data import load_split
-from decoybench.defenses.luring import (
+from decoybench.models.checkpoint import load_checkpoint
+from decoybench.papers.luring.defense import (
     PAPER_SCHEDULES,
     AugmentedModel,
     ComponentRecipe,
@@ -19,7 +20,6 @@ from decoybench.defenses.luring import (
     paper_recipe,
     train_component,
 )
-from decoybench.models.checkpoint import load_checkpoint
 from decoybench.runtime import seed_everything, to_float
 
 # Three inputs, four classes. Columns: classes 0..3.

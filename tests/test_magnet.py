@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from decoybench.defenses.baselines.magnet import (
+from decoybench.papers.baselines.magnet import (
     DivergenceDetector,
     MagNet,
     ReconstructionErrorDetector,

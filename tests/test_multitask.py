@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as functional
 from torch import nn
 
-from decoybench.defenses.multitask import (
+from decoybench.models.architectures import Classifier
+from decoybench.models.checkpoint import CheckpointError
+from decoybench.papers.multitask.defense import (
     Classmap,
     GradientLock,
     MultitaskModel,
@@ -24,8 +26,6 @@ from decoybench.defenses.multitask import (
     confidence_vectors,
     multitask_objective,
 )
-from decoybench.models.architectures import Classifier
-from decoybench.models.checkpoint import CheckpointError
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 CLASSES = 3
@@ -256,7 +256,7 @@ def test_build_on_tiny_data(tiny_store: Path, tiny_victim: Path, tmp_path: Path)
 
 
 def test_training_step_moves_the_auxiliary_head_towards_the_pairs() -> None:
-    from decoybench.defenses.multitask import train_multitask
+    from decoybench.papers.multitask.defense import train_multitask
 
     torch.manual_seed(0)
     images = torch.rand(96, 1, 4, 4)

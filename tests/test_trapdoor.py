@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from decoybench.defenses.baselines.trapdoor import (
+from decoybench.models.architectures import Classifier
+from decoybench.papers.baselines.trapdoor import (
     DEFAULT_INJECTION_RATIO,
     DEFAULT_MASK_RATIO,
     DEFAULT_MASK_SIZE,
@@ -23,7 +24,6 @@ from decoybench.defenses.baselines.trapdoor import (
     train_trapdoored,
     trapdoored_batch,
 )
-from decoybench.models.architectures import Classifier
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -34,7 +34,7 @@ checkpoint) stays available as `original`, so every cell also scores the paper's
 rows on the same adversarial set. In a grey-box setting the attacker differentiates the
 defended network without its Z′ branch (`attacked`: its trunk and head Z, Sec. IV-D2).
 
-Baselines (decoybench.defenses.baselines) are detectors with thresholds calibrated on the
+Baselines (decoybench.papers.baselines) are detectors with thresholds calibrated on the
 clean validation split; LID, Feature Squeezing and MagNet sit beside an unchanged victim.
 Trapdoor deploys its retrained model; in a transfer setting that model plays luring's public
 model (the luring paper's Table 20), and the cell reports luring's rates.

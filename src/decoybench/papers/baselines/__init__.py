@@ -1,2 +1,3 @@
-"""The baseline detectors LID, Feature Squeezing, MagNet and Trapdoor
-(decoybench.defenses.baselines), deployed beside the deception defenses."""
+"""The baseline detectors LID (`lid`), Feature Squeezing (`squeeze`), MagNet (`magnet`) and
+Trapdoor (`trapdoor`) on the shared detector interface (`detector`), built (`build`), saved
+(`checkpoint`) and compared with the deception defenses (`tables`, `figures`)."""

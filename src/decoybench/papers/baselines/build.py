@@ -21,14 +21,6 @@ from torch import Tensor, nn
 from decoybench.attacks.base import choose_targets
 from decoybench.attacks.registry import build_from_config
 from decoybench.data import load_split, read_manifest
-from decoybench.defenses.baselines.magnet import MagNet, build_autoencoder, train_autoencoder
-from decoybench.defenses.baselines.trapdoor import (
-    TrapdoorDetector,
-    build_signatures,
-    inject,
-    make_triggers,
-    train_trapdoored,
-)
 from decoybench.metrics import accuracy, false_positive_rate
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import load_checkpoint
@@ -44,7 +36,15 @@ from decoybench.papers.baselines.checkpoint import (
 )
 from decoybench.papers.baselines.detector import OperatingPoint, ScoreDetector
 from decoybench.papers.baselines.lid import LIDDetector, gaussian_noise_like
+from decoybench.papers.baselines.magnet import MagNet, build_autoencoder, train_autoencoder
 from decoybench.papers.baselines.squeeze import FeatureSqueezingDetector
+from decoybench.papers.baselines.trapdoor import (
+    TrapdoorDetector,
+    build_signatures,
+    inject,
+    make_triggers,
+    train_trapdoored,
+)
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
 __all__ = ["build_baseline_defense"]

@@ -25,14 +25,6 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from decoybench.defenses.baselines.magnet import (
-    DivergenceDetector,
-    MagNet,
-    MagNetOperatingPoint,
-    ReconstructionErrorDetector,
-    build_autoencoder,
-)
-from decoybench.defenses.baselines.trapdoor import TrapdoorDetector, Trigger
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import (
     CheckpointError,
@@ -48,7 +40,15 @@ from decoybench.papers.baselines.detector import (
     operating_point_at,
 )
 from decoybench.papers.baselines.lid import LIDDetector
+from decoybench.papers.baselines.magnet import (
+    DivergenceDetector,
+    MagNet,
+    MagNetOperatingPoint,
+    ReconstructionErrorDetector,
+    build_autoencoder,
+)
 from decoybench.papers.baselines.squeeze import FeatureSqueezingDetector
+from decoybench.papers.baselines.trapdoor import TrapdoorDetector, Trigger
 
 __all__ = [
     "BASELINE_TYPES",

@@ -27,11 +27,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from decoybench.data import load_split, read_manifest
-from decoybench.defenses.luring import AugmentedModel
 from decoybench.io import write_npz
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict
 from decoybench.papers.luring.checkpoint import load_augmented
+from decoybench.papers.luring.defense import AugmentedModel
 from decoybench.papers.luring.logits_analysis import logit_gradients, opposite_effect_counts
 from decoybench.runtime import to_float
 

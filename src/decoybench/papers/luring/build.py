@@ -12,7 +12,11 @@ from typing import Any, TextIO
 import torch
 
 from decoybench.data import load_split, read_manifest
-from decoybench.defenses.luring import (
+from decoybench.metrics import accuracy
+from decoybench.models.checkpoint import load_checkpoint
+from decoybench.models.training import predict
+from decoybench.papers.luring.checkpoint import save_augmented
+from decoybench.papers.luring.defense import (
     APPROACHES,
     ComponentRecipe,
     agreement,
@@ -20,10 +24,6 @@ from decoybench.defenses.luring import (
     paper_recipe,
     train_component,
 )
-from decoybench.metrics import accuracy
-from decoybench.models.checkpoint import load_checkpoint
-from decoybench.models.training import predict
-from decoybench.papers.luring.checkpoint import save_augmented
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
 __all__ = ["RECIPE_KEYS", "SETTINGS_KEYS", "build_luring_defense", "component_recipe"]

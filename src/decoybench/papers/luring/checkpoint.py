@@ -16,13 +16,6 @@ from typing import Any
 
 import torch
 
-from decoybench.defenses.luring import (
-    APPROACHES,
-    LURING_COMPONENTS,
-    AugmentedModel,
-    LuringComponent,
-    build_component,
-)
 from decoybench.models.checkpoint import (
     CheckpointError,
     cpu_state,
@@ -31,6 +24,13 @@ from decoybench.models.checkpoint import (
     verified_sidecar,
     weights_path,
     write_weights_and_sidecar,
+)
+from decoybench.papers.luring.defense import (
+    APPROACHES,
+    LURING_COMPONENTS,
+    AugmentedModel,
+    LuringComponent,
+    build_component,
 )
 
 __all__ = ["FORMAT", "REQUIRED_METADATA", "TARGET_PREFIX", "load_augmented", "save_augmented"]

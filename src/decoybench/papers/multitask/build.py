@@ -20,7 +20,13 @@ import torch
 
 from decoybench.attacks.registry import build as build_attack
 from decoybench.data import load_split, read_manifest
-from decoybench.defenses.multitask import (
+from decoybench.io import write_text
+from decoybench.metrics import accuracy, false_positive_rate
+from decoybench.models.architectures import build_model
+from decoybench.models.checkpoint import load_checkpoint
+from decoybench.models.training import predict, predict_logits
+from decoybench.papers.multitask.checkpoint import save_multitask
+from decoybench.papers.multitask.defense import (
     PAIRINGS,
     Classmap,
     MultitaskModel,
@@ -28,12 +34,6 @@ from decoybench.defenses.multitask import (
     build_classmap,
     train_multitask,
 )
-from decoybench.io import write_text
-from decoybench.metrics import accuracy, false_positive_rate
-from decoybench.models.architectures import build_model
-from decoybench.models.checkpoint import load_checkpoint
-from decoybench.models.training import predict, predict_logits
-from decoybench.papers.multitask.checkpoint import save_multitask
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
 __all__ = [

@@ -18,7 +18,6 @@ import torch
 from torch import Tensor, nn
 
 from decoybench.attacks.base import degenerate
-from decoybench.defenses.multitask import MultitaskModel
 from decoybench.metrics import (
     Rate,
     accuracy,
@@ -29,6 +28,7 @@ from decoybench.metrics import (
     generation_rate,
 )
 from decoybench.models.training import predict
+from decoybench.papers.multitask.defense import MultitaskModel
 
 __all__ = ["class_confusion", "multitask_cell_metrics"]
 

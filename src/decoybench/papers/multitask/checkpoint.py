@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from decoybench.defenses.multitask import Classmap, MultitaskModel
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import (
     CheckpointError,
@@ -26,6 +25,7 @@ from decoybench.models.checkpoint import (
     weights_path,
     write_weights_and_sidecar,
 )
+from decoybench.papers.multitask.defense import Classmap, MultitaskModel
 
 __all__ = ["FORMAT", "REQUIRED_METADATA", "load_multitask", "save_multitask"]
 
