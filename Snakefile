@@ -12,10 +12,12 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/defenses.smk"
-include: "rules/baselines.smk"
 include: "rules/attacks.smk"
-include: "rules/evaluate.smk"
-include: "rules/figures.smk"
+include: "rules/summary.smk"
+include: "rules/attractors.smk"
+include: "rules/luring.smk"
+include: "rules/multitask.smk"
+include: "rules/baselines.smk"
 include: "rules/pin.smk"
 
 
@@ -41,23 +43,23 @@ rule all:
 rule attractor:
     """The attractors paper on every target: Tables I-VI and Figures 5 and 7."""
     input:
-        attractor_outputs(),
+        attractors.outputs(config),
 
 
 rule luring:
     """The luring paper on every target: Tables 8, 1/14, 9, 10 and Figures 2 and 3."""
     input:
-        luring_outputs(),
+        luring.outputs(config),
 
 
 rule multitask:
     """The multitask paper on every target: Tables III-VI, the Classmap, Figures 3-6."""
     input:
-        multitask_outputs(),
+        multitask.outputs(config),
 
 
 rule baselines:
     """LID, Feature Squeezing, MagNet and Trapdoor beside the deception defenses: the
     attractors paper's Table III, the luring paper's Table 20 and the heat map."""
     input:
-        baseline_outputs(),
+        baselines.outputs(config),

@@ -2,13 +2,15 @@
 comparison with the deception defenses (the attractors paper's Table III, the luring paper's
 Table 20, the heat map).
 
-LID, Feature Squeezing and MagNet leave the victim unchanged, so an attacker of the defended
 system crafts exactly the white-box sets of the undefended victim: their cells score those
 sets (`score_<defense>`, one job per defense for all its cells) instead of crafting again, and
 every detector is measured on the very same adversarial examples. Trapdoor retrains the
 victim, so its cells are crafted on the trapdoored model by `attack_cell`. The baselines are
 built by `build_baseline_defense` (rules/defenses.smk).
 """
+
+from decoybench.papers.baselines import workflow as baselines
+from decoybench.papers.luring import workflow as luring
 
 
 for _defense in detection_only_defenses():
@@ -60,7 +62,7 @@ rule make_baseline_tables:
     attractor, LID, FS, MagNet and Trapdoor per attack) and the luring paper's Table 20
     (Trapdoor vs Luring: AC_MoP, AC_M, DAC), measured here, beside the papers' numbers."""
     input:
-        cells=baseline_cell_metrics,
+        cells=lambda wildcards: baselines.cell_metrics(config, wildcards.dataset),
     output:
         comparison_csv=report(
             "results/{dataset}/tables/baseline_comparison.csv",
@@ -80,9 +82,9 @@ rule make_baseline_tables:
         "benchmarks/make_baseline_tables/{dataset}.tsv"
     params:
         paper_dataset=lambda wildcards: wildcards.dataset,  # mapped to the paper's data set
-        defenses=comparison_defenses(),
-        luring_defense=table20_luring_defense(),
-        trapdoor_defense=comparison_defenses().get("trapdoor"),
+        defenses=baselines.comparison_defenses(config),
+        luring_defense=luring.table20_defense(config),
+        trapdoor_defense=baselines.comparison_defenses(config).get("trapdoor"),
     conda:
         "../envs/decoybench.yaml"
     script:
@@ -92,7 +94,7 @@ rule make_baseline_tables:
 rule plot_baseline_figures:
     """Overall attack success rate per attack and detector as a heat map, with the counts."""
     input:
-        cells=baseline_cell_metrics,
+        cells=lambda wildcards: baselines.cell_metrics(config, wildcards.dataset),
     output:
         png=report(
             "results/{dataset}/figures/baseline_asr.png",
@@ -106,7 +108,7 @@ rule plot_baseline_figures:
         "benchmarks/plot_baseline_figures/{dataset}.tsv"
     params:
         paper_dataset=lambda wildcards: wildcards.dataset,  # mapped to the paper's data set
-        defenses=comparison_defenses(),
+        defenses=baselines.comparison_defenses(config),
     conda:
         "../envs/decoybench.yaml"
     script:

@@ -12,7 +12,7 @@ from decoybench.environment import export_for_jobs
 
 export_for_jobs(_SOURCE)
 
-from decoybench import defense_registry
+from decoybench import dag, defense_registry
 from decoybench.config import (
     ConfigError,
     defense_type,
@@ -20,6 +20,10 @@ from decoybench.config import (
     validate_config,
     whitebox_setting,
 )
+from decoybench.papers.attractors import workflow as attractors
+from decoybench.papers.baselines import workflow as baselines
+from decoybench.papers.luring import workflow as luring
+from decoybench.papers.multitask import workflow as multitask
 
 
 try:
@@ -75,7 +79,7 @@ def model_files(dataset, model):
 
 
 def defense_file(dataset, defense):
-    return f"results/{dataset}/defenses/{defense}/defense.json"
+    return dag.defense_file(dataset, defense)
 
 
 def target_inputs(wildcards):
@@ -127,7 +131,7 @@ def named_attacks(wildcards):
 
 def defenses_of_type(kind):
     """Names in config `defenses` of one defense type (decoybench.config.defense_type)."""
-    return [name for name in config.get("defenses") or {} if defense_type(name) == kind]
+    return dag.defenses_of_type(config, kind)
 
 
 def setting_kind(wildcards):
@@ -136,11 +140,7 @@ def setting_kind(wildcards):
 
 def evaluation_cells(dataset):
     """(setting, defense, attack) triples listed in config `evaluation.cells`."""
-    return [
-        (cell["setting"], cell["defense"], attack)
-        for cell in config["evaluation"]["cells"]
-        for attack in cell["attacks"]
-    ]
+    return dag.evaluation_cells(config)
 
 
 def cell_samples(wildcards):
@@ -160,156 +160,6 @@ def cell_metrics(wildcards):
         for setting, defense, attack in evaluation_cells(wildcards.dataset)
         if not is_detection_only(defense)
     ]
-
-
-ATTRACTOR_TABLES = (
-    "attractor_clean_accuracy",
-    "attractor_forensic",
-    "attractor_detection",
-    "attractor_low_fpr",
-    "attractor_integrated",
-    "attractor_distortion",
-    "attractor_claims",
-)
-ATTRACTOR_FIGURES = ("attractor_strength", "attractor_cosines", "attractor_trapdoor")
-
-
-def attractor_outputs():
-    """Everything of the attractors paper per target: Tables I-VI, the claim checks and
-    Figures 5-7."""
-    if "attractor" not in config.get("defenses", {}):
-        return []
-    return [
-        f"results/{dataset}/{folder}/{name}.{extension}"
-        for dataset in config["targets"]
-        for folder, names, extensions in (
-            ("tables", ATTRACTOR_TABLES, ("csv", "md")),
-            ("figures", ATTRACTOR_FIGURES, ("png", "pdf")),
-        )
-        for name in names
-        for extension in extensions
-    ]
-
-
-LURING_TABLES = (
-    "luring_agreement",
-    "luring_characterization",
-    "luring_defense",
-    "luring_distortion",
-    "luring_logits",
-    "luring_claims",
-)
-LURING_FIGURES = ("luring_rates", "luring_distortion", "luring_saliency")
-
-
-def luring_defenses():
-    """The configured luring defenses (one per approach compared), in config order."""
-    return defenses_of_type("luring")
-
-
-def luring_paper_dataset():
-    """The paper data set whose numbers the luring tables print beside ours: the first
-    luring defense's `paper_dataset`, else its component's."""
-    first = config["defenses"][luring_defenses()[0]]
-    return first.get("paper_dataset") or first["component"]
-
-
-def luring_defense_files(wildcards):
-    return [defense_file(wildcards.dataset, name) for name in luring_defenses()]
-
-
-def luring_outputs():
-    """Everything of the luring paper per target: Tables 8, 1/14, 9, 10, Figure 2's data,
-    the claim checks and Figures 2 and 3."""
-    if not luring_defenses():
-        return []
-    return [
-        f"results/{dataset}/{folder}/{name}.{extension}"
-        for dataset in config["targets"]
-        for folder, names, extensions in (
-            ("tables", LURING_TABLES, ("csv", "md")),
-            ("figures", LURING_FIGURES, ("png", "pdf")),
-        )
-        for name in names
-        for extension in extensions
-    ]
-
-
-MULTITASK_TABLES = (
-    "multitask_blackbox",
-    "multitask_greybox",
-    "multitask_cw_sweep",
-    "multitask_near_whitebox",
-    "multitask_benign",
-    "multitask_classmap",
-    "multitask_claims",
-)
-MULTITASK_FIGURES = ("multitask_cw_transfer", "multitask_cw_detection", "multitask_classmaps")
-
-
-def multitask_defense():
-    """The configured multi-task defense the paper's tables report (the first one)."""
-    names = defenses_of_type("multitask")
-    return names[0] if names else None
-
-
-def multitask_paper_dataset():
-    """The paper data set whose numbers the multitask tables print beside ours."""
-    name = multitask_defense()
-    return (config["defenses"][name] or {}).get("paper_dataset") if name else None
-
-
-# Registry attacks of the multitask paper's white-box cells on the bare victim: Table V's
-# Original row (cw2_combined) and Fig. 6's maps (FGSM, IGS/BIM, DeepFool, C&W).
-MULTITASK_REFERENCE_ATTACKS = (
-    "fgsm",
-    "igs",
-    "bim",
-    "deepfool",
-    "deepfool_linf",
-    "cw2",
-    "cw2_combined",
-)
-
-
-def multitask_cell_metrics(wildcards):
-    """The cells the multitask tables and figures read: every multitask cell, and the
-    white-box cells on the bare victim of MULTITASK_REFERENCE_ATTACKS."""
-    paths = []
-    for setting, defense, attack in evaluation_cells(wildcards.dataset):
-        reference = (
-            defense == "undefended"
-            and config["settings"][setting]["kind"] == "whitebox"
-            and config["attacks"][attack]["attack"] in MULTITASK_REFERENCE_ATTACKS
-        )
-        if reference or defense_type(defense) == "multitask":
-            paths.append(f"results/{wildcards.dataset}/eval/{setting}/{defense}/{attack}.json")
-    return paths
-
-
-def multitask_outputs():
-    """Everything of the multitask paper per target: Tables III-VI, the Classmap, the data
-    of Figures 3-5, the claim checks and Figures 3-6."""
-    if multitask_defense() is None:
-        return []
-    return [
-        f"results/{dataset}/{folder}/{name}.{extension}"
-        for dataset in config["targets"]
-        for folder, names, extensions in (
-            ("tables", MULTITASK_TABLES, ("csv", "md")),
-            ("figures", MULTITASK_FIGURES, ("png", "pdf")),
-        )
-        for name in names
-        for extension in extensions
-    ]
-
-
-# Column groups of the comparison table (the attractors paper's Table III), in registry
-# order: the attractor, then the detectors compared with it (the baselines).
-COMPARISON_GROUPS = defense_registry.types_where(compared=True)
-BASELINE_TYPES = tuple(group for group in COMPARISON_GROUPS if group != "attractor")
-BASELINE_TABLES = ("baseline_comparison", "baseline_luring")
-BASELINE_FIGURES = ("baseline_asr",)
 
 
 def crafting_defenses():
@@ -337,60 +187,6 @@ def whitebox_set(dataset, attack):
     return f"results/{dataset}/adv/{whitebox_setting(config)}/undefended/{attack}.npz"
 
 
-def comparison_defenses():
-    """{column group: defense} of the comparison table: the first configured defense of each
-    group (the attractor and every baseline type)."""
-    chosen = {}
-    for group in COMPARISON_GROUPS:
-        names = defenses_of_type(group)
-        if names:
-            chosen[group] = names[0]
-    return chosen
-
-
-def table20_luring_defense():
-    """The luring defense of the luring paper's Table 20: the first with approach luring."""
-    for name in luring_defenses():
-        if config["defenses"][name].get("approach") == "luring":
-            return name
-    return None
-
-
-def baseline_cell_metrics(wildcards):
-    """The cells the comparison tables and figure read: forensic cells of the comparison
-    defenses, transfer cells of the Table 20 luring and trapdoor defenses, and the white-box
-    cells on the undefended victim (the ASR beside each detector)."""
-    compared = set(comparison_defenses().values())
-    table20 = {table20_luring_defense(), comparison_defenses().get("trapdoor")} - {None}
-    paths = []
-    for setting, defense, attack in evaluation_cells(wildcards.dataset):
-        kind = config["settings"][setting]["kind"]
-        if (
-            (defense in compared and kind == "forensic")
-            or (defense in table20 and kind == "transfer")
-            or (defense == "undefended" and kind == "whitebox")
-        ):
-            paths.append(f"results/{wildcards.dataset}/eval/{setting}/{defense}/{attack}.json")
-    return paths
-
-
-def baseline_outputs():
-    """The comparison of the deception defenses with the baselines per target: the
-    attractors paper's Table III, the luring paper's Table 20 and the heat map."""
-    if not any(defenses_of_type(kind) for kind in BASELINE_TYPES):
-        return []
-    return [
-        f"results/{dataset}/{folder}/{name}.{extension}"
-        for dataset in config["targets"]
-        for folder, names, extensions in (
-            ("tables", BASELINE_TABLES, ("csv", "md")),
-            ("figures", BASELINE_FIGURES, ("png", "pdf")),
-        )
-        for name in names
-        for extension in extensions
-    ]
-
-
 def all_outputs():
     outputs = []
     for dataset in config["targets"]:
@@ -402,10 +198,10 @@ def all_outputs():
         ]
     return (
         outputs
-        + attractor_outputs()
-        + luring_outputs()
-        + multitask_outputs()
-        + baseline_outputs()
+        + attractors.outputs(config)
+        + luring.outputs(config)
+        + multitask.outputs(config)
+        + baselines.outputs(config)
     )
 
 

@@ -123,15 +123,21 @@ def rule_texts() -> dict[str, str]:
 
 @cache
 def output_tuples() -> dict[str, tuple[str, ...]]:
-    """The *_TABLES / *_FIGURES tuples of rules/common.smk, by name (the file is Snakemake,
-    not Python: the literal tuples are read by pattern)."""
-    pattern = r"^([A-Z][A-Z0-9_]*_(?:TABLES|FIGURES)) = (\([^()]*\))"
-    found = {
-        name: tuple(ast.literal_eval(value))
-        for name, value in re.findall(pattern, COMMON.read_text(), re.MULTILINE)
+    """Each paper's table and figure names by the name the rules of rules/<paper>.smk use
+    for them: `<paper>.TABLES` / `<paper>.FIGURES` (decoybench.papers.<paper>.workflow)."""
+    from decoybench.papers.attractors import workflow as attractors
+    from decoybench.papers.baselines import workflow as baselines
+    from decoybench.papers.luring import workflow as luring
+    from decoybench.papers.multitask import workflow as multitask
+
+    modules = {
+        "attractors": attractors, "luring": luring, "multitask": multitask, "baselines": baselines,
+    }  # fmt: skip
+    return {
+        f"{alias}.{kind}": getattr(module, kind)
+        for alias, module in modules.items()
+        for kind in ("TABLES", "FIGURES")
     }
-    assert found, "no literal *_TABLES / *_FIGURES tuples in rules/common.smk"
-    return found
 
 
 def _resolve(dotted: str) -> object:
@@ -211,7 +217,7 @@ def test_every_index_rule_exists_and_writes_its_files() -> None:
             assert f"{folder}/" in text, f"rule {rule} writes nothing under {folder}/"
             literal = re.search(rf"\b{re.escape(name)}\b", text) is not None
             excluded = re.search(rf"!=\s*['\"]{re.escape(name)}['\"]", text) is not None
-            suffix = "_TABLES" if folder == "tables" else "_FIGURES"
+            suffix = ".TABLES" if folder == "tables" else ".FIGURES"
             from_tuple = any(
                 tuple_name.endswith(suffix) and name in names and tuple_name in text
                 for tuple_name, names in tuples.items()
@@ -231,7 +237,7 @@ def test_every_index_rule_exists_and_writes_its_files() -> None:
 def test_every_table_and_figure_has_an_index_row() -> None:
     expected = set(EXTRA_OUTPUTS)
     for tuple_name, names in output_tuples().items():
-        folder = "tables" if tuple_name.endswith("_TABLES") else "figures"
+        folder = "tables" if tuple_name.endswith(".TABLES") else "figures"
         expected.update((folder, name) for name in names)
     indexed = [output for row in index_rows() for output in row["outputs"]]
     missing = sorted(expected - set(indexed))

@@ -27,8 +27,12 @@ from typing import Any
 import pytest
 
 from decoybench import config as config_module
-from decoybench import defense_registry
+from decoybench import dag, defense_registry
 from decoybench.config import load_yaml, prepare_config, validate_config
+from decoybench.papers.attractors import workflow as attractors
+from decoybench.papers.baselines import workflow as baselines
+from decoybench.papers.luring import workflow as luring
+from decoybench.papers.multitask import workflow as multitask
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 PAPER_DIR = REPOSITORY_ROOT / "config" / "paper"
@@ -85,6 +89,11 @@ def _workflow(name: str) -> SimpleNamespace:
         "config": config,
         "defense_type": config_module.defense_type,
         "defense_registry": defense_registry,
+        "dag": dag,
+        "attractors": attractors,
+        "baselines": baselines,
+        "luring": luring,
+        "multitask": multitask,
         "whitebox_setting": config_module.whitebox_setting,
     }
     exec(_common_code(), namespace)
@@ -99,10 +108,10 @@ def _param(flow: SimpleNamespace, rule: str, param: str, dataset: str) -> Any:
 
 def _families(flow: SimpleNamespace) -> set[str]:
     outputs = {
-        "attractor": flow.attractor_outputs(),
-        "luring": flow.luring_outputs(),
-        "multitask": flow.multitask_outputs(),
-        "baseline": flow.baseline_outputs(),
+        "attractor": attractors.outputs(flow.config),
+        "luring": luring.outputs(flow.config),
+        "multitask": multitask.outputs(flow.config),
+        "baseline": baselines.outputs(flow.config),
     }
     return {family for family, paths in outputs.items() if paths}
 
@@ -210,13 +219,13 @@ def test_baseline_tables_have_the_papers_numbers(name: str) -> None:
     for flow, dataset in _targets(name, "baseline"):
         paper_dataset = _param(flow, "make_baseline_tables", "paper_dataset", dataset)
         paper = paper_dataset_name(paper_dataset)
-        compared = flow.comparison_defenses()
+        compared = baselines.comparison_defenses(flow.config)
         table_iii_groups = {
             group for group, defense in compared.items() if _cells(flow, defense, "forensic")
         }
         if paper_name == "attractors":
             # Table III: every detector column, each with the paper's numbers on its rows.
-            assert table_iii_groups == {"attractor", *flow.BASELINE_TYPES}
+            assert table_iii_groups == {"attractor", *baselines.BASELINE_TYPES}
             for group in table_iii_groups:
                 if group != "attractor":
                     assert BASELINE_TABLE_III.get(paper, {}).get(group), (paper, group)
@@ -228,7 +237,7 @@ def test_baseline_tables_have_the_papers_numbers(name: str) -> None:
         # Table 20: the trapdoored model and Luring as the public model, per ε.
         table20 = {
             "trapdoor": compared.get("trapdoor"),
-            "luring": flow.table20_luring_defense(),
+            "luring": luring.table20_defense(flow.config),
         }
         epsilons = {
             group: {
@@ -270,7 +279,7 @@ def test_luring_tables_have_the_papers_numbers(name: str) -> None:
         paper_dataset = _param(flow, "make_luring_tables", "paper_dataset", dataset)
         paper = paper_dataset_name(paper_dataset)
         assert paper == name.split("-")[1], (paper_dataset, paper)
-        defenses = flow.luring_defenses()
+        defenses = luring.defenses(flow.config)
         approaches = {defense: flow.config["defenses"][defense]["approach"] for defense in defenses}
         # Table 8 (TEST; AGREE but for BASE) and Table 9 (CWL2 on M and on each M∘P).
         for approach in [TARGET, *approaches.values()]:
@@ -356,7 +365,7 @@ def test_multitask_tables_have_the_papers_numbers(name: str) -> None:
         paper_dataset = _param(flow, "make_multitask_tables", "paper_dataset", dataset) or dataset
         paper = paper_dataset_name(paper_dataset)
         assert paper == name.split("-")[1], (paper_dataset, paper)
-        defense = flow.multitask_defense()
+        defense = multitask.defense(flow.config)
 
         # Table III (black-box transfer) and Table IV (grey-box detection): every column.
         blackbox = _multitask_columns(flow, defense, "transfer", "III")
