@@ -20,7 +20,7 @@ from decoybench.pinning import (
     restore_pinned_order,
 )
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 # Produced in this order by the workflow: data, then the victim, then a defense built on it.
 RUN_FILES = (
     "data/mnist5k/train.npz",

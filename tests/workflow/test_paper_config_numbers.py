@@ -34,7 +34,7 @@ from decoybench.papers.baselines import workflow as baselines
 from decoybench.papers.luring import workflow as luring
 from decoybench.papers.multitask import workflow as multitask
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 PAPER_DIR = REPOSITORY_ROOT / "config" / "paper"
 PAPER_CONFIGS = sorted(path.stem for path in PAPER_DIR.glob("*.yaml"))
 # Table families each paper's config must build (rules/common.smk's *_outputs).
@@ -213,7 +213,7 @@ def test_baseline_tables_have_the_papers_numbers(name: str) -> None:
         paper_table_20,
         paper_table_iii,
     )
-    from decoybench.papers.baselines.tables import EPSILON_DIGITS, TABLE_20_ATTACKS
+    from decoybench.papers.baselines.table20 import EPSILON_DIGITS, TABLE_20_ATTACKS
 
     paper_name = name.split("-")[0]
     for flow, dataset in _targets(name, "baseline"):
@@ -273,7 +273,8 @@ def test_luring_tables_have_the_papers_numbers(name: str) -> None:
         paper_epsilons,
         paper_logits,
     )
-    from decoybench.papers.luring.tables import DEFENSE_ROW_ATTACKS, TARGET
+    from decoybench.papers.luring.tables.defense import DEFENSE_ROW_ATTACKS
+    from decoybench.papers.luring.tables.inputs import TARGET
 
     for flow, dataset in _targets(name, "luring"):
         paper_dataset = _param(flow, "make_luring_tables", "paper_dataset", dataset)
@@ -321,7 +322,7 @@ def test_luring_tables_have_the_papers_numbers(name: str) -> None:
 def _multitask_cells(flow: SimpleNamespace, defense: str, kind: str) -> list[Any]:
     """`defense`'s cells of `kind` as multitask_tables reads them (attack, ε, κ, mode from
     the cell's attack config)."""
-    from decoybench.papers.multitask.tables import MultitaskCell
+    from decoybench.papers.multitask.tables.inputs import MultitaskCell
 
     return [
         MultitaskCell.of({"cell": {"attack": label, "kind": kind, "attack_config": entry}})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = REPOSITORY_ROOT / "envs" / "decoybench.yaml"
 # Snakemake and its executor plugins run in the driver's environment, never inside a job's.
 DRIVER_ONLY = re.compile(r"^snakemake($|-executor-plugin-)")

@@ -19,7 +19,7 @@ from vcs import dvc, git
 from decoybench.config import load_yaml
 from decoybench.data.store import SPLITS, load_split, prepare_dataset
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 SMALL_SETTINGS = {"split": {"train": 0.8, "val": 0.1, "test": 0.1}, "max_images": 200}
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 README = REPOSITORY_ROOT / "README.md"
 RULES = REPOSITORY_ROOT / "rules"
 COMMON = RULES / "common.smk"

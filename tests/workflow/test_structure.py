@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "decoybench"
 MODULE_LINES = 400
 FUNCTION_LINES = 80
@@ -29,11 +29,9 @@ KNOWN_OVER: set[str] = {
     'function src/decoybench/cells/craft.py:generate_adversarial_set',
     'function src/decoybench/cells/score.py:evaluate_adversarial_set',
     'function src/decoybench/figures/attack_success.py:plot_attack_success',
-    'function src/decoybench/papers/attractors/tables.py:attractor_tables',
     'function src/decoybench/papers/luring/analysis.py:analyze_luring',
     'function src/decoybench/papers/luring/build.py:build_luring_defense',
     'function src/decoybench/papers/multitask/build.py:build_multitask_defense',
-    'module src/decoybench/papers/attractors/defense.py',
     'module src/decoybench/papers/baselines/magnet.py',
     'module src/decoybench/papers/baselines/tables.py',
     'module src/decoybench/papers/luring/defense.py',
