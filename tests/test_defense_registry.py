@@ -10,8 +10,8 @@ import pytest
 from decoybench import defense_registry
 from decoybench.config import ConfigError, defense_type, load_yaml, validate_config
 from decoybench.defense_registry import DefenseType, Detector
-from decoybench.papers.luring.tables import is_luring_defense
-from decoybench.papers.multitask.tables import is_multitask_defense
+from decoybench.papers.luring.tables.inputs import is_luring_defense
+from decoybench.papers.multitask.tables.inputs import is_multitask_defense
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,3 +128,12 @@ def test_the_registry_describes_itself() -> None:
     for entry in defense_registry.defense_types():
         assert f"| {entry.name} |" in table
     assert "surrogate (straight-through squeezers" in table
+
+
+def test_each_type_knows_the_tables_that_report_it() -> None:
+    assert "luring_defense" in defense_registry.get("luring").tables()
+    assert "baseline_comparison" not in defense_registry.get("luring").tables()
+    attractor = defense_registry.get("attractor").tables()
+    assert attractor[0] == "attractor_clean_accuracy" and "baseline_comparison" in attractor
+    assert defense_registry.get("magnet").tables() == ("baseline_comparison", "baseline_luring")
+    assert defense_registry.get("undefended").tables() == ()

@@ -86,6 +86,8 @@ class DefenseType:
       the detector comparison table (the attractors paper's Table III).
     - `attack_settings`: keys of its settings that name an attack of config `attacks`.
     - `variants`: names `<name>_<x>` / `<name>-<x>` allowed besides `<name>`.
+
+    Its tables (`tables()`) come from its paper package's `workflow` module.
     """
 
     name: str
@@ -137,6 +139,24 @@ class DefenseType:
         return Path(importlib.import_module(f"decoybench.papers.{self.paper}").__file__).parent / (
             self.schema
         )
+
+    def tables(self) -> tuple[str, ...]:
+        """The tables that report this type: its paper's (`TABLES` of
+        decoybench.papers.<paper>.workflow, when the package has one) and, for a `compared`
+        type, the detector comparison's (decoybench.papers.baselines.workflow)."""
+        names: list[str] = []
+        papers = [self.paper] if self.paper else []
+        if self.compared:
+            papers.append("baselines")
+        for paper in dict.fromkeys(papers):
+            try:
+                workflow = importlib.import_module(f"decoybench.papers.{paper}.workflow")
+            except ModuleNotFoundError as error:
+                if error.name != f"decoybench.papers.{paper}.workflow":
+                    raise
+                continue
+            names += [name for name in getattr(workflow, "TABLES", ()) if name not in names]
+        return tuple(names)
 
     def build_function(self) -> Callable[..., dict[str, Any]]:
         return _resolve(self.builder, f"{self.name}.builder")
@@ -260,9 +280,9 @@ def describe() -> str:
     """A Markdown table of the registered types (`python -m decoybench.defense_registry`)."""
     header = (
         "| type | paper | setting kinds | build rule | detector | detection-only "
-        "| publishes a model | compared |"
+        "| publishes a model | compared | tables |"
     )
-    lines = [header, "|" + "---|" * 8]
+    lines = [header, "|" + "---|" * 9]
     for entry in defense_types():
         detector = "—" if entry.detector is None else entry.detector.gradient
         if entry.detector is not None and entry.detector.surrogate:
@@ -270,7 +290,8 @@ def describe() -> str:
         lines.append(
             f"| {entry.name} | {entry.paper or '—'} | {', '.join(entry.kinds)} | "
             f"{entry.build_rule or '—'} | {detector} | {_yes(entry.detection_only)} | "
-            f"{_yes(entry.publishes_model)} | {_yes(entry.compared)} |"
+            f"{_yes(entry.publishes_model)} | {_yes(entry.compared)} | "
+            f"{', '.join(entry.tables()) or '—'} |"
         )
     return "\n".join(lines)
 
