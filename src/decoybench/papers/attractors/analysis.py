@@ -33,13 +33,11 @@ from torch import Tensor, nn
 from decoybench.data import load_split, read_manifest
 from decoybench.io import read_json, write_npz
 from decoybench.models.checkpoint import load_checkpoint
-from decoybench.papers.attractors.defense import (
-    AttractorDefense,
-    AttractorModel,
-    QIMDecoder,
-    nearest_attractor,
-)
+from decoybench.papers.attractors.attractors import nearest_attractor
+from decoybench.papers.attractors.defense import AttractorDefense
 from decoybench.papers.attractors.gradient_split import l1_per_sample, split_gradient
+from decoybench.papers.attractors.model import AttractorModel
+from decoybench.papers.attractors.qim import QIMDecoder
 from decoybench.runtime import to_float
 
 __all__ = [

@@ -30,7 +30,7 @@ from decoybench.papers.attractors.paper_numbers import (
     PAPER_DATASET,
     attractors_row,
 )
-from decoybench.tables.summary import format_rate
+from decoybench.tables.paper import format_rate
 
 DISTORTION_ROWS = ("BLB", "CW2", "EAD")
 
@@ -161,6 +161,140 @@ def build_table(
     return pd.DataFrame(csv_rows), pd.DataFrame(shown_rows)
 
 
+def _asr(group: dict[str, Cell]) -> Callable[[str], Any]:
+    """The target ASR of each label's cell in `group`."""
+    return lambda label: _lookup(group.get(label), "rates", "target_asr")
+
+
+def _mean_l2(group: dict[str, Cell]) -> Callable[[str], Any]:
+    """The mean L2 distortion of each label's cell in `group`."""
+    return lambda label: _lookup(group.get(label), "distortion", "mean_l2")
+
+
+def _at_point(forensic: dict[str, Cell], index: int, key: str) -> Callable[[str], Any]:
+    """`key` of each label's forensic cell at detector operating point `index`."""
+    return lambda label: _lookup(forensic.get(label), "forensic", "operating_points", index, key)
+
+
+PaperTable = dict[str, tuple[Any, ...]]
+
+
+def _forensic_table(
+    labels: list[str], forensic: dict[str, Cell], victim: dict[str, Cell], paper: PaperTable
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table I: ASR on C and on M, detection, recovery and overall ASR."""
+    return build_table(
+        labels,
+        forensic,
+        [
+            Column("asr_victim", "ASR on C", _asr(victim), (paper, 0)),
+            Column("asr_attractor", "ASR on M", _asr(forensic), (paper, 1)),
+            Column("detection", "detected (F_d)", _at_point(forensic, 0, "tpr"), (paper, 2)),
+            Column(
+                "recovery",
+                "recovered (F_r)",
+                _at_point(forensic, 0, "recovery_rate"),
+                (paper, 3),
+            ),
+            Column("overall_asr", "overall ASR", _at_point(forensic, 0, "overall_asr"), (paper, 4)),
+        ],
+    )
+
+
+def _detection_table(
+    labels: list[str], forensic: dict[str, Cell], paper: PaperTable
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table III (attractor columns): TPR, FPR, AUC and overall ASR at the first point."""
+    return build_table(
+        labels,
+        forensic,
+        [
+            Column("tpr", "TPR", _at_point(forensic, 0, "tpr"), (paper, 0)),
+            Column("fpr", "FPR", _at_point(forensic, 0, "fpr"), (paper, 1)),
+            Column("auc", "AUC", _at_point(forensic, 0, "auc"), (paper, 2)),
+            Column("overall_asr", "overall ASR", _at_point(forensic, 0, "overall_asr"), (paper, 3)),
+        ],
+    )
+
+
+def _low_fpr_columns(
+    forensic: dict[str, Cell], index: int, point: str, paper: PaperTable
+) -> tuple[Column, Column, Column]:
+    """Table IV's TPR, FPR and overall ASR at operating point `index` (named `point`)."""
+    return (
+        Column(
+            f"tpr_{index + 1}",
+            f"TPR @ {point}",
+            _at_point(forensic, index, "tpr"),
+            (paper, 2 * index),
+        ),
+        Column(f"fpr_{index + 1}", f"FPR @ {point}", _at_point(forensic, index, "fpr"), None),
+        Column(
+            f"overall_asr_{index + 1}",
+            f"overall ASR @ {point}",
+            _at_point(forensic, index, "overall_asr"),
+            (paper, 2 * index + 1),
+        ),
+    )
+
+
+def _low_fpr_table(
+    labels: list[str], forensic: dict[str, Cell], paper: PaperTable
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table IV: TPR, FPR and overall ASR at the first two operating points."""
+    return build_table(
+        labels,
+        forensic,
+        [
+            column
+            for index, point in enumerate(_operating_points(forensic)[:2])
+            for column in _low_fpr_columns(forensic, index, point, paper)
+        ],
+    )
+
+
+def _integrated_table(
+    labels: list[str], integrated: dict[str, Cell], victim: dict[str, Cell], paper: PaperTable
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table V: ASR on C and on M_(d,r)."""
+    return build_table(
+        labels,
+        integrated,
+        [
+            Column("asr_victim", "ASR on C", _asr(victim), (paper, 0)),
+            Column("asr_integrated", "ASR on M_(d,r)", _asr(integrated), (paper, 1)),
+        ],
+    )
+
+
+def _distortion_table(
+    labels: list[str], integrated: dict[str, Cell], victim: dict[str, Cell]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table VI: mean L2 on C and on M_(d,r), beside the paper's CIFAR-10 numbers."""
+    return build_table(
+        labels,
+        integrated,
+        [
+            Column(
+                "l2_victim",
+                "mean L2 on C",
+                _mean_l2(victim),
+                (ATTRACTORS_TABLE_VI, 0),
+                "decimal",
+                "paper, CIFAR-10",
+            ),
+            Column(
+                "l2_integrated",
+                "mean L2 on M_(d,r)",
+                _mean_l2(integrated),
+                (ATTRACTORS_TABLE_VI, 1),
+                "decimal",
+                "paper, CIFAR-10",
+            ),
+        ],
+    )
+
+
 def attractor_tables(
     paths: Iterable[str | Path], dataset: str
 ) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
@@ -172,18 +306,6 @@ def attractor_tables(
     victim = cells.get(("whitebox", "undefended"), {})
     forensic = cells.get(("forensic", "attractor"), {})
     integrated = cells.get(("integrated", "attractor"), {})
-
-    def asr(group: dict[str, Cell]) -> Callable[[str], Any]:
-        return lambda label: _lookup(group.get(label), "rates", "target_asr")
-
-    def at_point(index: int, key: str) -> Callable[[str], Any]:
-        return lambda label: _lookup(
-            forensic.get(label), "forensic", "operating_points", index, key
-        )
-
-    def mean_l2(group: dict[str, Cell]) -> Callable[[str], Any]:
-        return lambda label: _lookup(group.get(label), "distortion", "mean_l2")
-
     forensic_labels = _paper_order(forensic, forensic)
     integrated_labels = _paper_order(integrated, integrated)
     distortion_labels = [
@@ -195,80 +317,11 @@ def attractor_tables(
                       ATTRACTORS_TABLE_V)
     )  # fmt: skip
     return {
-        "attractor_forensic": build_table(
-            forensic_labels,
-            forensic,
-            [
-                Column("asr_victim", "ASR on C", asr(victim), (table_i, 0)),
-                Column("asr_attractor", "ASR on M", asr(forensic), (table_i, 1)),
-                Column("detection", "detected (F_d)", at_point(0, "tpr"), (table_i, 2)),
-                Column("recovery", "recovered (F_r)", at_point(0, "recovery_rate"), (table_i, 3)),
-                Column("overall_asr", "overall ASR", at_point(0, "overall_asr"), (table_i, 4)),
-            ],
-        ),
-        "attractor_detection": build_table(
-            forensic_labels,
-            forensic,
-            [
-                Column("tpr", "TPR", at_point(0, "tpr"), (table_iii, 0)),
-                Column("fpr", "FPR", at_point(0, "fpr"), (table_iii, 1)),
-                Column("auc", "AUC", at_point(0, "auc"), (table_iii, 2)),
-                Column("overall_asr", "overall ASR", at_point(0, "overall_asr"), (table_iii, 3)),
-            ],
-        ),
-        "attractor_low_fpr": build_table(
-            forensic_labels,
-            forensic,
-            [
-                column
-                for index, point in enumerate(_operating_points(forensic)[:2])
-                for column in (
-                    Column(
-                        f"tpr_{index + 1}",
-                        f"TPR @ {point}",
-                        at_point(index, "tpr"),
-                        (table_iv, 2 * index),
-                    ),
-                    Column(f"fpr_{index + 1}", f"FPR @ {point}", at_point(index, "fpr"), None),
-                    Column(
-                        f"overall_asr_{index + 1}",
-                        f"overall ASR @ {point}",
-                        at_point(index, "overall_asr"),
-                        (table_iv, 2 * index + 1),
-                    ),
-                )
-            ],
-        ),
-        "attractor_integrated": build_table(
-            integrated_labels,
-            integrated,
-            [
-                Column("asr_victim", "ASR on C", asr(victim), (table_v, 0)),
-                Column("asr_integrated", "ASR on M_(d,r)", asr(integrated), (table_v, 1)),
-            ],
-        ),
-        "attractor_distortion": build_table(
-            distortion_labels,
-            integrated,
-            [
-                Column(
-                    "l2_victim",
-                    "mean L2 on C",
-                    mean_l2(victim),
-                    (ATTRACTORS_TABLE_VI, 0),
-                    "decimal",
-                    "paper, CIFAR-10",
-                ),
-                Column(
-                    "l2_integrated",
-                    "mean L2 on M_(d,r)",
-                    mean_l2(integrated),
-                    (ATTRACTORS_TABLE_VI, 1),
-                    "decimal",
-                    "paper, CIFAR-10",
-                ),
-            ],
-        ),
+        "attractor_forensic": _forensic_table(forensic_labels, forensic, victim, table_i),
+        "attractor_detection": _detection_table(forensic_labels, forensic, table_iii),
+        "attractor_low_fpr": _low_fpr_table(forensic_labels, forensic, table_iv),
+        "attractor_integrated": _integrated_table(integrated_labels, integrated, victim, table_v),
+        "attractor_distortion": _distortion_table(distortion_labels, integrated, victim),
     }
 
 

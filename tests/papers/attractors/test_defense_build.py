@@ -73,7 +73,7 @@ def test_integrated_clean_accuracy_is_recorded(defense_file) -> None:
 def test_each_setting_deploys_its_model(tiny_store, victim, defense_file) -> None:
     from decoybench.cells.deployment import load_system
     from decoybench.data import read_manifest
-    from decoybench.papers.attractors.defense import AttractorModel, IntegratedAttractorModel
+    from decoybench.papers.attractors.model import AttractorModel, IntegratedAttractorModel
 
     fingerprint = read_manifest(tiny_store)["fingerprint"]
     common = {"model_path": victim, "device": "cpu", "data_sha256": fingerprint}

@@ -23,18 +23,15 @@ from decoybench.papers.attractors.analysis import (
     nearest_attractors,
     soft_label_cosines,
 )
-from decoybench.papers.attractors.defense import (
-    AttractorConfig,
-    AttractorModel,
-    QIMDecoder,
-    nearest_attractor,
-)
+from decoybench.papers.attractors.attractors import nearest_attractor
 from decoybench.papers.attractors.figures import (
     _density_title,
     _kde,
     plot_attractor_cosines,
     plot_strength_comparison,
 )
+from decoybench.papers.attractors.model import AttractorModel
+from decoybench.papers.attractors.qim import AttractorConfig, QIMDecoder
 
 SHAPE = (1, 4, 4)
 DIMS = 16

@@ -11,17 +11,11 @@ import torch
 from torch import Tensor, nn
 
 from decoybench.models import build_model
-from decoybench.papers.attractors.defense import (
-    AttractorConfig,
-    AttractorDefense,
-    AttractorModel,
-    ForensicDetector,
-    IntegratedAttractorModel,
-    QIMDecoder,
-    nearest_attractor,
-    qim_distance,
-    recover,
-)
+from decoybench.papers.attractors.attractors import nearest_attractor
+from decoybench.papers.attractors.defense import AttractorDefense
+from decoybench.papers.attractors.detector import ForensicDetector
+from decoybench.papers.attractors.model import AttractorModel, IntegratedAttractorModel, recover
+from decoybench.papers.attractors.qim import AttractorConfig, QIMDecoder, qim_distance
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
