@@ -16,18 +16,14 @@ params: paper_dataset     paper data set whose numbers are printed ("mnist", "ci
 from decoybench.papers.baselines.tables import write_baseline_tables
 from decoybench.workflow import job
 
-outputs = snakemake.output
-tables = {key: path for key, path in outputs.items() if key.endswith(("_csv", "_md"))}
-cells = snakemake.input.cells
-# A named input given one file may come back as a plain string, not a list of one.
-cells = [cells] if isinstance(cells, str) else list(cells)
+tables = {key: path for key, path in snakemake.output.items() if key.endswith(("_csv", "_md"))}
 params = snakemake.params
 with job(snakemake, artifacts=tuple(tables)) as run:
     metrics = write_baseline_tables(
-        cells,
+        snakemake.input.cells,  # one path alone or several (write_baseline_tables reads either)
         tables,
         paper_dataset=params.paper_dataset,
-        defenses=None if params.defenses is None else dict(params.defenses),
+        defenses=params.defenses,
         luring_defense=params.luring_defense,
         trapdoor_defense=params.trapdoor_defense,
     )

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from decoybench.pinning import pin_run
+from decoybench.pinning import pin_instructions, pin_run
 from decoybench.workflow import job
 
 with job(snakemake) as run:
@@ -12,20 +12,7 @@ with job(snakemake) as run:
         snakemake.params.remote,
         adversarial_sets=snakemake.params.adversarial_sets,
     )
-    pinned, unpinned = (
-        [path.relative_to(Path.cwd()).as_posix() for path in paths]
-        for paths in (pin.dvc_files, pin.unpinned)
-    )
+    pinned, message = pin_instructions(pin, Path.cwd())
     run.log_metrics({"pinned_folders": len(pinned), "pinned_files": pin.files})
     run.set_tags({"pins": " ".join(pinned)})
-    commands = [f"git add {pin.manifest.name} {' '.join(pinned)}"]
-    if unpinned:
-        commands.append(f"git rm -q --cached --ignore-unmatch {' '.join(unpinned)}")
-    commands.append("git commit -m 'Pin <run>' && git tag <tag>")
-    print(
-        "pinned; commit and tag the pin:\n"
-        + "".join(f"  {command}\n" for command in commands)
-        + "and reproduce it anywhere with:\n"
-        "  git checkout <tag> && dvc pull && snakemake --cores all",
-        file=run.log_stream,
-    )
+    print(message, file=run.log_stream)

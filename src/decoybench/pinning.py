@@ -189,6 +189,27 @@ def pin_run(
     return Pin(manifest, dvc_files, unpinned, len(files))
 
 
+def pin_instructions(pin: Pin, workdir: Path) -> tuple[list[str], str]:
+    """The pinned folders' `.dvc` files relative to `workdir` (POSIX), and the message that
+    tells how to commit and tag the pin (staging the `.dvc` files it removed as unpinned)
+    and reproduce it anywhere."""
+    pinned, unpinned = (
+        [path.relative_to(workdir).as_posix() for path in paths]
+        for paths in (pin.dvc_files, pin.unpinned)
+    )
+    commands = [f"git add {pin.manifest.name} {' '.join(pinned)}"]
+    if unpinned:
+        commands.append(f"git rm -q --cached --ignore-unmatch {' '.join(unpinned)}")
+    commands.append("git commit -m 'Pin <run>' && git tag <tag>")
+    message = (
+        "pinned; commit and tag the pin:\n"
+        + "".join(f"  {command}\n" for command in commands)
+        + "and reproduce it anywhere with:\n"
+        "  git checkout <tag> && dvc pull && snakemake --cores all"
+    )
+    return pinned, message
+
+
 def read_manifest(path: Path) -> list[PinnedFile]:
     """The pinned files of a manifest; a malformed one names the bad entry."""
     value = read_json(path)

@@ -3,24 +3,80 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from decoybench.io import atomic_path
+from decoybench.figures.save import save_figure
+
+__all__ = ["plot_attack_success"]
 
 
-def save_figure(figure: object, png_path: str | Path, pdf_path: str | Path) -> None:
-    """Save a matplotlib figure as PNG (150 dpi) and PDF, each atomically.
+def _series(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """`table` with a `series` column, one bar series per (setting, defense), and the series
+    in order of appearance: several defenses share a setting (luring's four approaches all
+    sit in the transfer setting on their public model)."""
+    defenses = table["defense"] if "defense" in table else pd.Series("undefended", table.index)
+    series_labels = [
+        setting if defense == "undefended" else f"{setting} / {defense}"
+        for setting, defense in zip(table["setting"], defenses, strict=True)
+    ]
+    return table.assign(series=series_labels), list(dict.fromkeys(series_labels))
 
-    The PDF carries no CreationDate (matplotlib stamps the save time by default), so that
-    the same run gives byte-identical PDFs, as it does PNGs and tables."""
-    undated = {"metadata": {"CreationDate": None}}
-    for path, options in ((png_path, {"dpi": 150}), (pdf_path, undated)):
-        with atomic_path(path) as temporary:
-            figure.savefig(
-                temporary, format=Path(path).suffix.lstrip("."), bbox_inches="tight", **options
-            )  # type: ignore[attr-defined]
+
+def _count_labels(axes: Any, positions: np.ndarray, rows: pd.DataFrame) -> None:
+    """Each bar's count/total: inside a tall bar at its base, above a short bar's error bar."""
+    values = rows["target_asr"].to_numpy(dtype=float)
+    highs = rows["target_asr_ci_high"].to_numpy(dtype=float)
+    for position, value, high, count, total in zip(
+        positions,
+        values,
+        highs,
+        rows["target_asr_count"],
+        rows["target_asr_total"],
+        strict=True,
+    ):
+        if np.isnan(value):
+            continue
+        label = f"{int(count)}/{int(total)}"
+        if value >= 0.25:  # inside a tall bar, at its base
+            axes.text(
+                position, 0.02, label, rotation=90, ha="center", va="bottom", fontsize=7,
+                color="white",
+            )  # fmt: skip
+        else:  # above a short bar's error bar
+            axes.text(
+                position, high + 0.02, label, rotation=90, ha="center", va="bottom", fontsize=7,
+                color="black",
+            )  # fmt: skip
+
+
+def _bars(axes: Any, positions: np.ndarray, rows: pd.DataFrame, setting: str, width: float) -> None:
+    """One series: target ASR bars with Wilson error bars, a black tick at the ASR on the
+    crafting model, and the counts."""
+    values = rows["target_asr"].to_numpy(dtype=float)
+    # Wilson bounds can sit a rounding error inside the value at 0% and 100%.
+    errors = np.clip(
+        np.vstack(
+            [
+                values - rows["target_asr_ci_low"].to_numpy(dtype=float),
+                rows["target_asr_ci_high"].to_numpy(dtype=float) - values,
+            ]
+        ),
+        0,
+        None,
+    )
+    axes.bar(positions, values, width * 0.92, yerr=errors, capsize=3, label=setting)
+    axes.scatter(
+        positions,
+        rows["source_asr"].to_numpy(dtype=float),
+        marker="_",
+        s=200,
+        color="black",
+        zorder=3,
+    )
+    _count_labels(axes, positions, rows)
 
 
 def plot_attack_success(table: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
@@ -32,75 +88,13 @@ def plot_attack_success(table: pd.DataFrame, png_path: str | Path, pdf_path: str
     import matplotlib.pyplot as plt
 
     attacks = sorted(table["attack"].unique())
-    # One bar series per (setting, defense): several defenses share a setting (luring's four
-    # approaches all sit in the transfer setting on their public model).
-    defenses = table["defense"] if "defense" in table else pd.Series("undefended", table.index)
-    series_labels = [
-        setting if defense == "undefended" else f"{setting} / {defense}"
-        for setting, defense in zip(table["setting"], defenses, strict=True)
-    ]
-    table = table.assign(series=series_labels)
-    settings = list(dict.fromkeys(series_labels))
+    table, settings = _series(table)
     width = 0.8 / len(settings)
     figure, axes = plt.subplots(figsize=(min(16.0, 3.0 + 0.9 * len(attacks)), 4.5))
     for offset, setting in enumerate(settings):
         rows = table[table["series"] == setting].set_index("attack").reindex(attacks)
         positions = np.arange(len(attacks)) + (offset - (len(settings) - 1) / 2) * width
-        values = rows["target_asr"].to_numpy(dtype=float)
-        # Wilson bounds can sit a rounding error inside the value at 0% and 100%.
-        errors = np.clip(
-            np.vstack(
-                [
-                    values - rows["target_asr_ci_low"].to_numpy(dtype=float),
-                    rows["target_asr_ci_high"].to_numpy(dtype=float) - values,
-                ]
-            ),
-            0,
-            None,
-        )
-        axes.bar(positions, values, width * 0.92, yerr=errors, capsize=3, label=setting)
-        axes.scatter(
-            positions,
-            rows["source_asr"].to_numpy(dtype=float),
-            marker="_",
-            s=200,
-            color="black",
-            zorder=3,
-        )
-        highs = rows["target_asr_ci_high"].to_numpy(dtype=float)
-        for position, value, high, count, total in zip(
-            positions,
-            values,
-            highs,
-            rows["target_asr_count"],
-            rows["target_asr_total"],
-            strict=True,
-        ):
-            if np.isnan(value):
-                continue
-            label = f"{int(count)}/{int(total)}"
-            if value >= 0.25:  # inside a tall bar, at its base
-                axes.text(
-                    position,
-                    0.02,
-                    label,
-                    rotation=90,
-                    ha="center",
-                    va="bottom",
-                    fontsize=7,
-                    color="white",
-                )
-            else:  # above a short bar's error bar
-                axes.text(
-                    position,
-                    high + 0.02,
-                    label,
-                    rotation=90,
-                    ha="center",
-                    va="bottom",
-                    fontsize=7,
-                    color="black",
-                )
+        _bars(axes, positions, rows, setting, width)
     axes.set_xticks(np.arange(len(attacks)), attacks, rotation=30, ha="right")
     axes.set_ylim(0, 1.05)
     axes.set_ylabel("attack success rate on target")

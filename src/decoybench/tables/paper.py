@@ -4,8 +4,9 @@ A paper module (`luring_tables`, `multitask_tables`) builds one frame per table.
 is flattened into five columns by `rate_columns`: ``{prefix}`` (value), ``{prefix}_low``,
 ``{prefix}_high`` (95% Wilson interval), ``{prefix}_count``, ``{prefix}_total``; the CSV
 holds these raw numbers (counts as nullable integers, `integer_counts`). The Markdown
-(`markdown_table`) shows each rate with `decoybench.tables.summary.format_rate` under a
-one-line caption, other columns as percents, decimals or text, "—" where a value is absent.
+(`markdown_table`, the one Markdown writer of every table, the cross-paper summary's too)
+shows each rate with `format_rate` under a one-line caption, other columns as percents,
+decimals or text, "—" where a value is absent.
 `requested_outputs` and `write_tables` turn a rule's "{table}_csv" / "{table}_md" outputs
 into files, written atomically.
 """
@@ -23,13 +24,13 @@ import pandas as pd
 
 from decoybench.io import write_text
 from decoybench.metrics import Rate
-from decoybench.tables.summary import format_rate
 
 __all__ = [
     "RATE_SUFFIXES",
     "MarkdownFormat",
     "as_float",
     "column_names",
+    "format_rate",
     "integer_counts",
     "is_nan",
     "markdown_table",
@@ -115,6 +116,13 @@ def percent_text(value: Any) -> str:
     return ABSENT if is_nan(value) else f"{100 * float(value):.1f}%"
 
 
+def format_rate(value: float, low: float, high: float, count: int, total: int) -> str:
+    """'87.2% [84.0, 89.9] (436/500)': value, 95% Wilson interval and counts."""
+    if total == 0 or math.isnan(value):
+        return "n/a (0/0)"
+    return f"{100 * value:.1f}% [{100 * low:.1f}, {100 * high:.1f}] ({count}/{total})"
+
+
 def _formatted(value: Any, spec: str) -> str:
     return ABSENT if is_nan(value) else format(float(value), spec)
 
@@ -147,14 +155,14 @@ def _shown_rate(row: pd.Series, prefix: str) -> str:
 
 def markdown_table(
     frame: pd.DataFrame,
-    caption: str,
+    caption: str | None,
     shown_as: MarkdownFormat = MarkdownFormat(),
     *,
     percent: Callable[[Any], str] = percent_text,
 ) -> str:
-    """Markdown of one table: `caption`, a blank line, then the rows with the columns shown
-    as `shown_as` says (percents with `percent`), absent values as "—"; an empty frame
-    gives "(no data for this table)"."""
+    """Markdown of one table: `caption` and a blank line (neither when it is None), then the
+    rows with the columns shown as `shown_as` says (percents with `percent`), absent values
+    as "—"; an empty frame gives "(no data for this table)"."""
     hidden = {f"{prefix}{suffix}" for prefix in shown_as.rates for suffix in RATE_SUFFIXES}
     shown = pd.DataFrame(index=frame.index)
     for column in frame.columns:
@@ -173,7 +181,7 @@ def markdown_table(
         else:
             shown[column] = [ABSENT if is_nan(value) else str(value) for value in frame[column]]
     body = shown.to_markdown(index=False) if len(shown) else "(no data for this table)"
-    return f"{caption}\n\n{body}\n"
+    return f"{body}\n" if caption is None else f"{caption}\n\n{body}\n"
 
 
 # --- writing -----------------------------------------------------------------------------

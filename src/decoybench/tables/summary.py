@@ -1,4 +1,5 @@
-"""Aggregate cell metrics (eval JSON files) into tables written as CSV and Markdown."""
+"""Aggregate cell metrics (eval JSON files) into tables written as CSV and Markdown (the
+Markdown by the shared `decoybench.tables.paper.markdown_table`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pandas as pd
 from decoybench.cells.sanity import flag_gradient_masking
 from decoybench.io import read_json, write_text
 from decoybench.papers.attractors.paper_numbers import ATTRACTORS_TABLE_II, PAPER_DATASET
+from decoybench.tables.paper import format_rate, markdown_table
 
 RATE_COLUMNS = ("target_clean_accuracy", "source_asr", "target_asr", "transfer_rate")
 ATTACK_COLUMNS = ("norm", "epsilon", "gradient_free", "target_mode")
@@ -49,13 +51,6 @@ def cell_rows(paths: Iterable[str | Path]) -> pd.DataFrame:
     return frame.sort_values(["setting", "defense", "attack"], kind="stable").reset_index(drop=True)
 
 
-def format_rate(value: float, low: float, high: float, count: int, total: int) -> str:
-    """'87.2% [84.0, 89.9] (436/500)': value, 95% Wilson interval and counts."""
-    if total == 0 or math.isnan(value):
-        return "n/a (0/0)"
-    return f"{100 * value:.1f}% [{100 * low:.1f}, {100 * high:.1f}] ({count}/{total})"
-
-
 def sanity_flags(row: pd.Series) -> str:
     """Short warnings for a row: failed sanity checks and suspected gradient masking."""
     flags = []
@@ -68,8 +63,9 @@ def sanity_flags(row: pd.Series) -> str:
     return "; ".join(flags)
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    """Readable Markdown: rates with intervals and counts, distortions to 3 decimals."""
+def attack_markdown(frame: pd.DataFrame) -> str:
+    """Readable Markdown of `cell_rows`: rates with intervals and counts, distortions to 3
+    decimals, sanity flags; no caption."""
     shown = frame[["setting", "kind", "defense", "attack", "source_model", "target_model"]].copy()
     for name in RATE_COLUMNS:
         shown[name] = [
@@ -81,7 +77,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
     for name in ("mean_l2", "mean_linf"):
         shown[name] = frame[name].map(lambda value: "n/a" if math.isnan(value) else f"{value:.3f}")
     shown["flags"] = [sanity_flags(row) for _, row in frame.iterrows()]
-    return shown.to_markdown(index=False) + "\n"
+    return markdown_table(shown, None)
 
 
 def write_attack_table(
@@ -90,7 +86,7 @@ def write_attack_table(
     """Collect cells into the attack-success table; write CSV and Markdown atomically."""
     frame = cell_rows(paths)
     write_text(csv_path, frame.to_csv(index=False))
-    write_text(markdown_path, markdown_table(frame))
+    write_text(markdown_path, attack_markdown(frame))
     return frame
 
 
@@ -153,5 +149,5 @@ def write_clean_accuracy_table(
         }
     )
     write_text(csv_path, frame.to_csv(index=False))
-    write_text(markdown_path, shown.to_markdown(index=False) + "\n")
+    write_text(markdown_path, markdown_table(shown, None))
     return frame

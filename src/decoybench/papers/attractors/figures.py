@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from decoybench.figures.attack_success import save_figure
+from decoybench.figures.save import save_figure
 
 GRID_POINTS = 400
 CONSTANT = 1e-6  # relative spread below which a sample counts as constant (rounding)

@@ -25,6 +25,7 @@ from decoybench.metrics import accuracy, false_positive_rate
 from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict
+from decoybench.papers.baselines.autoencoders import build_autoencoder, train_autoencoder
 from decoybench.papers.baselines.checkpoint import (
     BASELINE_TYPES,
     freeze_lid,
@@ -36,7 +37,7 @@ from decoybench.papers.baselines.checkpoint import (
 )
 from decoybench.papers.baselines.detector import OperatingPoint, ScoreDetector
 from decoybench.papers.baselines.lid import LIDDetector, gaussian_noise_like
-from decoybench.papers.baselines.magnet import MagNet, build_autoencoder, train_autoencoder
+from decoybench.papers.baselines.magnet import MagNet
 from decoybench.papers.baselines.squeeze import FeatureSqueezingDetector
 from decoybench.papers.baselines.trapdoor import (
     TrapdoorDetector,

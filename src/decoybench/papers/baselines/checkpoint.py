@@ -34,6 +34,7 @@ from decoybench.models.checkpoint import (
     weights_path,
     write_weights_and_sidecar,
 )
+from decoybench.papers.baselines.autoencoders import build_autoencoder
 from decoybench.papers.baselines.detector import (
     OperatingPoint,
     ScoreDetector,
@@ -45,7 +46,6 @@ from decoybench.papers.baselines.magnet import (
     MagNet,
     MagNetOperatingPoint,
     ReconstructionErrorDetector,
-    build_autoencoder,
 )
 from decoybench.papers.baselines.squeeze import FeatureSqueezingDetector
 from decoybench.papers.baselines.trapdoor import TrapdoorDetector, Trigger

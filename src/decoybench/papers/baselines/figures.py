@@ -5,7 +5,7 @@ One panel per FPR target; rows are the attacks, columns the detectors (attractor
 MagNet, Trapdoor); the colour is the overall attack success rate (successful and undetected
 among attempts, 0 → 1), each cell annotated with the percentage and its counts; a detector
 without a cell for an attack is grey with "—". Reads the `comparison` frame of
-`decoybench.papers.baselines.tables` (or builds it from the cells).
+`decoybench.papers.baselines.comparison` (or builds it from the cells).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from decoybench.figures.attack_success import save_figure
-from decoybench.papers.baselines.tables import (
+from decoybench.figures.save import save_figure
+from decoybench.papers.baselines.comparison import (
     COMPARISON_GROUPS,
     GROUP_TITLES,
-    CellSource,
     comparison_table,
 )
+from decoybench.papers.baselines.table_cells import CellSource
 from decoybench.tables.paper import ABSENT, is_nan
 
 if TYPE_CHECKING:

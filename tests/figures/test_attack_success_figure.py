@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib
 import pandas as pd
 
-from decoybench.figures import attack_success
+from decoybench.figures import attack_success, save
 
 matplotlib.use("Agg")
 
@@ -28,7 +28,7 @@ def test_defenses_sharing_a_setting_get_their_own_bars(tmp_path, monkeypatch) ->
         ]
     )
     labels: list[str] = []
-    real_save = attack_success.save_figure
+    real_save = save.save_figure
 
     def spy(figure, png, pdf):
         labels.extend(text.get_text() for text in figure.axes[0].get_legend().get_texts())
@@ -49,7 +49,7 @@ def test_pdfs_do_not_depend_on_when_they_are_saved(tmp_path, monkeypatch) -> Non
         monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
         figure, axes = plt.subplots()
         axes.plot([0, 1], [1, 0])
-        attack_success.save_figure(figure, tmp_path / f"{day}.png", tmp_path / f"{day}.pdf")
+        save.save_figure(figure, tmp_path / f"{day}.png", tmp_path / f"{day}.pdf")
         plt.close(figure)
         pdfs.append((tmp_path / f"{day}.pdf").read_bytes())
     assert pdfs[0].startswith(b"%PDF")

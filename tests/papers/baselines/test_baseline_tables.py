@@ -1,4 +1,5 @@
-"""Baseline comparison tables (decoybench.papers.baselines.tables) from hand-built cells."""
+"""Baseline comparison tables (decoybench.papers.baselines.{comparison,table20,tables}) from
+hand-built cells."""
 
 from __future__ import annotations
 
@@ -12,18 +13,14 @@ import pytest
 
 from decoybench.metrics import Rate
 from decoybench.papers.attractors.paper_numbers import ATTRACTORS_ROWS
+from decoybench.papers.baselines.comparison import comparison_markdown, comparison_table
 from decoybench.papers.baselines.paper_numbers import (
     BASELINE_TABLE_III,
     paper_table_20,
     paper_table_iii,
 )
-from decoybench.papers.baselines.tables import (
-    comparison_markdown,
-    comparison_table,
-    luring_comparison_table,
-    luring_markdown,
-    write_baseline_tables,
-)
+from decoybench.papers.baselines.table20 import luring_comparison_table, luring_markdown
+from decoybench.papers.baselines.tables import write_baseline_tables
 
 Counts = tuple[int, int]
 

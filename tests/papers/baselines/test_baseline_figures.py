@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from decoybench.metrics import Rate
+from decoybench.papers.baselines.comparison import comparison_table
 from decoybench.papers.baselines.figures import baseline_comparison_figure, plot_baseline_comparison
-from decoybench.papers.baselines.tables import comparison_table
 
 DEFENSES = {"attractor": "attractor", "lid": "lid", "magnet": "magnet"}
 

@@ -9,13 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from decoybench.papers.baselines.autoencoders import build_autoencoder, train_autoencoder
 from decoybench.papers.baselines.magnet import (
     DivergenceDetector,
     MagNet,
     ReconstructionErrorDetector,
-    build_autoencoder,
     jensen_shannon_divergence,
-    train_autoencoder,
 )
 
 
