@@ -1,7 +1,7 @@
 """Snakemake entry: multi-task paper Tables III-VI, the Classmap, the data of Figures 3-5 and
-the claim checks (evaluation.multitask_tables)."""
+the claim checks (decoybench.papers.multitask.tables.write)."""
 
-from decoybench.papers.multitask.tables import headline_metrics, write_multitask_tables
+from decoybench.papers.multitask.tables.write import headline_metrics, write_multitask_tables
 from decoybench.workflow import job
 
 outputs = snakemake.output

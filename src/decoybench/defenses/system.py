@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor, nn
 
-    from decoybench.papers.multitask.defense import MultitaskModel
+    from decoybench.papers.multitask.defense.model import MultitaskModel
 
 
 class ThresholdDetector(Protocol):

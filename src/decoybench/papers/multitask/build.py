@@ -26,14 +26,9 @@ from decoybench.models.architectures import build_model
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict, predict_logits
 from decoybench.papers.multitask.checkpoint import save_multitask
-from decoybench.papers.multitask.defense import (
-    PAIRINGS,
-    Classmap,
-    MultitaskModel,
-    MultitaskRecipe,
-    build_classmap,
-    train_multitask,
-)
+from decoybench.papers.multitask.defense.classmap import PAIRINGS, Classmap, build_classmap
+from decoybench.papers.multitask.defense.model import MultitaskModel
+from decoybench.papers.multitask.defense.training import MultitaskRecipe, train_multitask
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
 __all__ = [
@@ -101,6 +96,66 @@ def oracle_classmap(
     return classmap, fooled
 
 
+def _grow_and_train(
+    oracle: torch.nn.Module,
+    oracle_sidecar: dict[str, Any],
+    classmap: Classmap,
+    train: tuple[torch.Tensor, torch.Tensor],
+    validation: tuple[torch.Tensor, torch.Tensor],
+    recipe: MultitaskRecipe,
+    *,
+    image_shape: tuple[int, int],
+    training_seed: int,
+    settings: dict[str, Any],
+    device: torch.device,
+    progress: TextIO | None,
+) -> tuple[MultitaskModel, list[dict[str, float]], float]:
+    """The defended model (Sec. III-C), seeded by `training_seed`: the oracle's architecture
+    (with its trained weights unless `settings` initialize is "scratch") grown with Z′ and the
+    gradient lock (`settings` lock_hidden), then trained with J_obj (Eq. 9). `image_shape`:
+    (channels, height). Returns (model, history, training seconds)."""
+    generator = seed_everything(training_seed)  # also Z′, g and (scratch) base initialisation
+    channels, height = image_shape
+    base = build_model(
+        oracle_sidecar["architecture"],
+        in_channels=channels,
+        image_size=height,
+        num_classes=int(oracle_sidecar["num_classes"]),
+    )
+    if settings.get("initialize", "oracle") == "oracle":
+        base.load_state_dict(oracle.state_dict())
+    model = MultitaskModel(base, classmap, settings.get("lock_hidden", 32)).to(device)
+    started = time.perf_counter()
+    history = train_multitask(
+        model, *train, recipe, generator=generator, validation=validation, progress=progress
+    )
+    return model, history, time.perf_counter() - started
+
+
+def _table6(
+    oracle: torch.nn.Module,
+    model: MultitaskModel,
+    classmap: Classmap,
+    x_test: torch.Tensor,
+    labels: torch.Tensor,
+) -> dict[str, Any]:
+    """Table VI and Sec. IV-E on the test split: benign accuracy of the oracle and of the
+    defended model, the benign mis-detection rate and the auxiliary pair rate."""
+    main, auxiliary, detected = model.predict_with_detection(x_test)
+    undetected = ~detected
+    return {
+        "accuracy_oracle": accuracy(predict(oracle, x_test), labels).as_dict(),
+        "accuracy_defended": accuracy(main, labels).as_dict(),
+        # Sec. IV-E: "the accuracy of the output classification label through Z, given the set
+        # of correctly identified normal examples" (the benign inputs not flagged).
+        "accuracy_defended_undetected": accuracy(main[undetected], labels[undetected]).as_dict(),
+        "misdetection_rate": false_positive_rate(detected).as_dict(),
+        "auxiliary_pair_rate": accuracy(
+            auxiliary, torch.as_tensor(classmap.pairs)[labels]
+        ).as_dict(),
+    }
+
+
 def build_multitask_defense(
     *,
     oracle_path: str | Path,
@@ -114,11 +169,12 @@ def build_multitask_defense(
     """Grow and train the defended model from the oracle at `oracle_path`; save it to `out`
     (.safetensors + sidecar, `save_multitask`) and return the Classmap and Table VI.
 
-    `settings`: classmap_epsilon (FGSM ε of Sec. III-B, default 0.1), pairing (module
-    `multitask` item 1), lock_hidden (gradient lock width, null for the lock-free Sec. III-C1
-    model; default 32), initialize (oracle or scratch) and the MultitaskRecipe keys. Training
-    is seeded by derive_seed(seed, "multitask"). Returns {"classmap", "classmap_fgsm_success",
-    "table6": {...}, "history", "seconds"}; rates are `Rate.as_dict()`.
+    `settings`: classmap_epsilon (FGSM ε of Sec. III-B, default 0.1), pairing (item 1 of
+    `decoybench.papers.multitask.defense`), lock_hidden (gradient lock width, null for the
+    lock-free Sec. III-C1 model; default 32), initialize (oracle or scratch) and the
+    MultitaskRecipe keys. Training is seeded by derive_seed(seed, "multitask"). Returns
+    {"classmap", "classmap_fgsm_success", "table6": {...}, "history", "seconds"}; rates are
+    `Rate.as_dict()`.
     """
     _check_settings(settings)
     recipe = MultitaskRecipe(**{key: settings[key] for key in RECIPE_KEYS if key in settings})
@@ -128,57 +184,30 @@ def build_multitask_defense(
     )
     oracle.eval()
     train, validation, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
-    channels, height, _ = train.shape
-    num_classes = int(oracle_sidecar["num_classes"])
     train_images, train_labels = to_float(train.images), torch.as_tensor(train.labels)
-
     classmap, fgsm_success = oracle_classmap(
         oracle,
         train_images,
         train_labels,
         epsilon=float(settings.get("classmap_epsilon", 0.1)),
         pairing=settings.get("pairing", "most_likely"),
-        num_classes=num_classes,
+        num_classes=int(oracle_sidecar["num_classes"]),
     )
     training_seed = derive_seed(seed, "multitask")
-    generator = seed_everything(training_seed)  # also Z′, g and (scratch) base initialisation
-    base = build_model(
-        oracle_sidecar["architecture"],
-        in_channels=channels,
-        image_size=height,
-        num_classes=num_classes,
-    )
-    initialize = settings.get("initialize", "oracle")
-    if initialize == "oracle":
-        base.load_state_dict(oracle.state_dict())
-    lock_hidden = settings.get("lock_hidden", 32)
-    model = MultitaskModel(base, classmap, lock_hidden).to(device)
-    started = time.perf_counter()
-    history = train_multitask(
-        model,
-        train_images,
-        train_labels,
+    model, history, seconds = _grow_and_train(
+        oracle,
+        oracle_sidecar,
+        classmap,
+        (train_images, train_labels),
+        (to_float(validation.images), torch.as_tensor(validation.labels)),
         recipe,
-        generator=generator,
-        validation=(to_float(validation.images), torch.as_tensor(validation.labels)),
+        image_shape=train.shape[:2],
+        training_seed=training_seed,
+        settings=settings,
+        device=device,
         progress=progress,
     )
-    seconds = time.perf_counter() - started
-
-    x_test, labels = to_float(test.images), torch.as_tensor(test.labels)
-    main, auxiliary, detected = model.predict_with_detection(x_test)
-    undetected = ~detected
-    table6 = {
-        "accuracy_oracle": accuracy(predict(oracle, x_test), labels).as_dict(),
-        "accuracy_defended": accuracy(main, labels).as_dict(),
-        # Sec. IV-E: "the accuracy of the output classification label through Z, given the set
-        # of correctly identified normal examples" (the benign inputs not flagged).
-        "accuracy_defended_undetected": accuracy(main[undetected], labels[undetected]).as_dict(),
-        "misdetection_rate": false_positive_rate(detected).as_dict(),
-        "auxiliary_pair_rate": accuracy(
-            auxiliary, torch.as_tensor(classmap.pairs)[labels]
-        ).as_dict(),
-    }
+    table6 = _table6(oracle, model, classmap, to_float(test.images), torch.as_tensor(test.labels))
     save_multitask(
         out,
         model,
@@ -189,7 +218,7 @@ def build_multitask_defense(
             "recipe": recipe.as_dict(),
             "classmap_epsilon": float(settings.get("classmap_epsilon", 0.1)),
             "classmap_fgsm_success": fgsm_success,
-            "initialize": initialize,
+            "initialize": settings.get("initialize", "oracle"),
             "seed": seed,
             "training_seed": training_seed,
             "dataset": manifest.get("dataset"),

@@ -28,7 +28,7 @@ from decoybench.metrics import (
     generation_rate,
 )
 from decoybench.models.training import predict
-from decoybench.papers.multitask.defense import MultitaskModel
+from decoybench.papers.multitask.defense.model import MultitaskModel
 
 __all__ = ["class_confusion", "multitask_cell_metrics"]
 

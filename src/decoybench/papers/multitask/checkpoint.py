@@ -25,7 +25,8 @@ from decoybench.models.checkpoint import (
     weights_path,
     write_weights_and_sidecar,
 )
-from decoybench.papers.multitask.defense import Classmap, MultitaskModel
+from decoybench.papers.multitask.defense.classmap import Classmap
+from decoybench.papers.multitask.defense.model import MultitaskModel
 
 __all__ = ["FORMAT", "REQUIRED_METADATA", "load_multitask", "save_multitask"]
 

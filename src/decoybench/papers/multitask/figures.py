@@ -7,10 +7,11 @@
 * Figure 6 (Sec. V-A): misclassification heat maps of FGSM, IGS, DeepFool and
   high-confidence C&W examples on the bare oracle, beside the training Classmap.
 
-Figures 3-5 read the `multitask_cw_sweep` table (`decoybench.papers.multitask.tables`);
+Figures 3-5 read the `multitask_cw_sweep` table (`decoybench.papers.multitask.tables.attacks`);
 Figure 6 reads the cells' `class_map` and the defense sidecar's `classmap`. Each plotting
 function returns the matplotlib Figure; `save_multitask_figure` writes it as PNG and PDF
-atomically (`decoybench.figures.attack_success.save_figure`) and closes it.
+atomically (`decoybench.figures.attack_success.save_figure`) and closes it;
+`plot_multitask_figures` reads the files and writes all three (the workflow's entry).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from decoybench.figures.attack_success import save_figure
+from decoybench.figures.save import save_figure
+from decoybench.io import read_json
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,6 +38,7 @@ __all__ = [
     "plot_multitask_classmaps",
     "plot_multitask_cw_detection",
     "plot_multitask_cw_transfer",
+    "plot_multitask_figures",
     "save_multitask_figure",
 ]
 
@@ -332,3 +335,30 @@ def plot_multitask_classmaps(
         colourbar.set_label("share of the class's misclassified examples", fontsize=7)
         colourbar.ax.tick_params(labelsize=6)
     return figure
+
+
+def plot_multitask_figures(
+    *,
+    sweep: str | Path,
+    cells: Iterable[str | Path],
+    defense: str | Path,
+    outputs: Mapping[str, str | Path],
+) -> None:
+    """Figures 3-6 from their files: the `multitask_cw_sweep` CSV at `sweep`, the cell
+    metrics JSONs `cells` and the defense sidecar `defense`; `outputs` maps
+    "{figure}_png" / "{figure}_pdf" to a path, {figure} one of cw_transfer, cw_detection,
+    classmaps."""
+    table = pd.read_csv(sweep)
+    loaded = [read_json(path) for path in cells]
+    sidecar = read_json(defense)
+    save_multitask_figure(
+        plot_multitask_cw_transfer(table), outputs["cw_transfer_png"], outputs["cw_transfer_pdf"]
+    )
+    save_multitask_figure(
+        plot_multitask_cw_detection(table), outputs["cw_detection_png"], outputs["cw_detection_pdf"]
+    )
+    save_multitask_figure(
+        plot_multitask_classmaps(loaded, sidecar),
+        outputs["classmaps_png"],
+        outputs["classmaps_pdf"],
+    )

@@ -14,7 +14,8 @@ from decoybench.attacks.cw2_combined import CombinedLossCarliniWagnerL2, is_mult
 from decoybench.attacks.registry import build, build_from_config
 from decoybench.config import ConfigError, load_yaml, validate_schema
 from decoybench.models.architectures import Classifier
-from decoybench.papers.multitask.defense import Classmap, MultitaskModel
+from decoybench.papers.multitask.defense.classmap import Classmap
+from decoybench.papers.multitask.defense.model import MultitaskModel
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -21,7 +21,7 @@ from decoybench.papers.multitask.paper_numbers import (
     paper_misdetection,
     paper_near_whitebox,
 )
-from decoybench.papers.multitask.tables import (
+from decoybench.papers.multitask.tables.write import (
     MULTITASK_TABLES,
     build_multitask_tables,
     headline_metrics,

@@ -15,15 +15,19 @@ from torch import nn
 
 from decoybench.models.architectures import Classifier
 from decoybench.models.checkpoint import CheckpointError
-from decoybench.papers.multitask.defense import (
+from decoybench.papers.multitask.defense.classmap import (
     Classmap,
+    build_classmap,
+    confidence_vectors,
+)
+from decoybench.papers.multitask.defense.model import (
     GradientLock,
     MultitaskModel,
     MultitaskOutputs,
+)
+from decoybench.papers.multitask.defense.training import (
     MultitaskRecipe,
     auxiliary_objective,
-    build_classmap,
-    confidence_vectors,
     multitask_objective,
 )
 
@@ -256,7 +260,7 @@ def test_build_on_tiny_data(tiny_store: Path, tiny_victim: Path, tmp_path: Path)
 
 
 def test_training_step_moves_the_auxiliary_head_towards_the_pairs() -> None:
-    from decoybench.papers.multitask.defense import train_multitask
+    from decoybench.papers.multitask.defense.training import train_multitask
 
     torch.manual_seed(0)
     images = torch.rand(96, 1, 4, 4)
