@@ -9,9 +9,10 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
-from decoybench.attacks.base import choose_targets
+from decoybench.attacks.base import Attack, choose_targets
 from decoybench.attacks.registry import build_from_config
 from decoybench.cells.deployment import load_system
 from decoybench.cells.sanity import adversarial_set_checks
@@ -65,9 +66,65 @@ def generate_adversarial_set(
     per-sample wall time, plus the sanity checks of evaluation.sanity on the first
     `sanity_samples` images (0 skips them). Returns a summary on the crafting model.
     """
+    model, sidecar = _crafting_model(
+        model_path=model_path,
+        data_dir=data_dir,
+        device=device,
+        defense=defense,
+        kind=kind,
+        defense_path=defense_path,
+    )
+    test = load_split(data_dir, "test")
+    count = len(test) if n_samples is None else min(n_samples, len(test))
+    images = to_float(test.images[:count])
+    labels = torch.as_tensor(test.labels[:count])
+    attack = build_from_config(attack_config)
+    generator = seed_everything(derive_seed(seed, "attack", *seed_names))
+    clean_correct = predict(model, images) == labels
+
+    arrays = _attack_batches(
+        attack=attack,
+        model=model,
+        images=images,
+        labels=labels,
+        generator=generator,
+        device=device,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    arrays["index"] = np.arange(count, dtype=np.int64)
+    arrays["label"] = labels.numpy()
+    arrays["source_clean_correct"] = clean_correct.numpy()
+    arrays["attack_config"] = np.array(json.dumps(attack_config, sort_keys=True))
+    arrays["source_model"] = np.array(sidecar.get("name", Path(model_path).stem))
+    sanity = _sanity_checks(
+        attack_config=attack_config,
+        model=model,
+        images=images,
+        labels=labels,
+        arrays=arrays,
+        generator=generator,
+        device=device,
+        sanity_samples=sanity_samples,
+    )
+    arrays["sanity"] = np.array(json.dumps(sanity, sort_keys=True))
+    write_npz(out, arrays)
+    return _crafting_summary(arrays, count, sanity)
+
+
+def _crafting_model(
+    *,
+    model_path: str | Path,
+    data_dir: str | Path,
+    device: torch.device,
+    defense: str,
+    kind: str,
+    defense_path: str | Path | None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The model an attack differentiates, and its sidecar: the checkpoint as `defense`
+    deploys it in a `kind` setting; in a transfer setting the bare source model, or, given
+    the defense file, the model that defense publishes (luring's T = M∘P)."""
     manifest = read_manifest(data_dir)
-    # A transfer set is crafted on a bare source model, or, given the defense file, on the
-    # model that defense publishes (luring's T = M∘P).
     crafted_on_source = kind == "transfer" and defense_path is None
     system = load_system(
         model_path=model_path,
@@ -77,20 +134,28 @@ def generate_adversarial_set(
         data_sha256=manifest["fingerprint"],
         defense_path=None if crafted_on_source else defense_path,
     )
-    model, sidecar = system.crafting_model, system.sidecar
     if kind == "transfer" and not crafted_on_source:
         if system.public is None:
             raise ValueError(f"defense {defense!r} publishes no model for a transfer attack")
-        model, sidecar = system.public, system.public_sidecar
-    test = load_split(data_dir, "test")
-    count = len(test) if n_samples is None else min(n_samples, len(test))
-    images = to_float(test.images[:count])
-    labels = torch.as_tensor(test.labels[:count])
-    attack = build_from_config(attack_config)
-    generator = seed_everything(derive_seed(seed, "attack", *seed_names))
-    clean_correct = predict(model, images) == labels
+        return system.public, system.public_sidecar
+    return system.crafting_model, system.sidecar
 
+
+def _attack_batches(
+    *,
+    attack: Attack,
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    device: torch.device,
+    batch_size: int,
+    progress: TextIO | None,
+) -> dict[str, np.ndarray]:
+    """Run `attack` on `images` batch by batch (targets chosen per batch, one generator
+    throughout); the per-sample fields of the set that the attack produces, concatenated."""
     fields: dict[str, list[Any]] = {name: [] for name in ADVERSARIAL_SET_FIELDS}
+    count = len(images)
     for start in tqdm(
         range(0, count, batch_size), desc="attack", file=progress or sys.stderr, ascii=True
     ):
@@ -107,29 +172,41 @@ def generate_adversarial_set(
             fields[name].append(getattr(result, name).numpy().astype(np.float32))
         fields["queries"].append(result.queries.numpy())
         fields["seconds"].append(np.full(len(x), result.seconds / len(x), dtype=np.float32))
-    arrays = {name: np.concatenate(values) for name, values in fields.items() if values}
-    arrays["index"] = np.arange(count, dtype=np.int64)
-    arrays["label"] = labels.numpy()
-    arrays["source_clean_correct"] = clean_correct.numpy()
-    arrays["attack_config"] = np.array(json.dumps(attack_config, sort_keys=True))
-    arrays["source_model"] = np.array(sidecar.get("name", Path(model_path).stem))
-    subset = min(sanity_samples, count)
-    sanity = (
-        adversarial_set_checks(
-            attack_config=attack_config,
-            model=model,
-            x=images[:subset].to(device),
-            y=labels[:subset].to(device),
-            success=arrays["success"][:subset],
-            clean_correct=arrays["source_clean_correct"][:subset],
-            generator=generator,
-        )
-        if subset
-        else {}
-    )
-    arrays["sanity"] = np.array(json.dumps(sanity, sort_keys=True))
-    write_npz(out, arrays)
+    return {name: np.concatenate(values) for name, values in fields.items() if values}
 
+
+def _sanity_checks(
+    *,
+    attack_config: dict[str, Any],
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    arrays: dict[str, np.ndarray],
+    generator: torch.Generator,
+    device: torch.device,
+    sanity_samples: int,
+) -> dict[str, Any]:
+    """The sanity checks of decoybench.cells.sanity on the first `sanity_samples` images
+    (none when 0), drawing on the crafting generator after the attack."""
+    subset = min(sanity_samples, len(images))
+    if not subset:
+        return {}
+    return adversarial_set_checks(
+        attack_config=attack_config,
+        model=model,
+        x=images[:subset].to(device),
+        y=labels[:subset].to(device),
+        success=arrays["success"][:subset],
+        clean_correct=arrays["source_clean_correct"][:subset],
+        generator=generator,
+    )
+
+
+def _crafting_summary(
+    arrays: dict[str, np.ndarray], count: int, sanity: dict[str, Any]
+) -> dict[str, Any]:
+    """What `generate_adversarial_set` returns: the set's rates and mean distortions on the
+    crafting model (over the inputs it got right and was fooled on), time and sanity flags."""
     asr = attack_success_rate(arrays["success"], arrays["source_clean_correct"])
     fooled = arrays["success"] & arrays["source_clean_correct"]
     return {

@@ -9,10 +9,13 @@ luring adds its Eq. 3-4 rates, multitask the Classmap detector's and the bare or
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from torch import Tensor, nn
 
 from decoybench.attacks.base import degenerate
 from decoybench.attacks.registry import build_from_config
@@ -30,6 +33,23 @@ from decoybench.models.training import predict, predict_logits
 from decoybench.papers.luring.cell import luring_cell_metrics
 from decoybench.papers.multitask.cell import class_confusion, multitask_cell_metrics
 from decoybench.runtime import to_float
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """Per-sample outcome of an adversarial set on its target (one entry per attacked image)."""
+
+    index: np.ndarray  # the test images attacked
+    labels: Tensor
+    targets: Tensor  # the attack's target class, -1 where untargeted
+    x_adv: Tensor
+    clean_predicted: Tensor  # the target's labels on the clean inputs
+    adversarial_logits: Tensor  # the target's logits on x'
+    target_correct: np.ndarray  # the target got the clean input right
+    target_fooled: np.ndarray  # x' fooled the target
+    source_correct: np.ndarray  # the crafting model got the clean input right
+    source_fooled: np.ndarray  # x' fooled the crafting model
+    successful: np.ndarray  # attempted (target_correct) and fooled on the target
 
 
 def evaluate_adversarial_set(
@@ -62,14 +82,42 @@ def evaluate_adversarial_set(
             data_sha256=manifest["fingerprint"],
             defense_path=defense_path,
         )
-    model, sidecar = system.model, system.sidecar
     arrays = read_npz(adversarial_set)
     test = load_split(data_dir, "test")
+    if not torch.equal(
+        torch.as_tensor(arrays["label"]), torch.as_tensor(test.labels[arrays["index"]])
+    ):
+        raise ValueError(f"{adversarial_set}: labels do not match the test split of {data_dir}")
+    outcome = _cell_outcome(system.model, arrays, test.images, batch_size)
+    metrics = _base_metrics(cell, arrays, outcome, system.sidecar, target_model)
+    if system.detectors:
+        metrics["forensic"] = _forensic_block(
+            system, arrays, outcome, test.images, device, batch_size
+        )
+    if system.public is not None:
+        metrics["luring"] = _luring_block(system, arrays, outcome, test.images, batch_size)
+    if system.multitask is not None:
+        metrics["multitask"] = multitask_cell_metrics(
+            defended=system.multitask,
+            original=system.original,
+            x_adv=outcome.x_adv,
+            x_clean=to_float(test.images[outcome.index]),
+            labels=outcome.labels,
+            targets=outcome.targets,
+            crafted=outcome.source_fooled & outcome.source_correct,
+            batch_size=batch_size,
+        )
+    write_json(out, metrics)
+    return metrics
+
+
+def _cell_outcome(
+    model: nn.Module, arrays: dict[str, np.ndarray], test_images: np.ndarray, batch_size: int
+) -> CellOutcome:
+    """Score the set's x' and its clean inputs on `model`, the cell's target."""
     index = arrays["index"]
     labels = torch.as_tensor(arrays["label"])
-    if not torch.equal(labels, torch.as_tensor(test.labels[index])):
-        raise ValueError(f"{adversarial_set}: labels do not match the test split of {data_dir}")
-    clean_predicted = predict(model, to_float(test.images[index]), batch_size)
+    clean_predicted = predict(model, to_float(test_images[index]), batch_size)
     x_adv = torch.as_tensor(arrays["x_adv"])
     # One forward pass over x' serves the predictions and the class map (Fig. 6).
     adversarial_logits = predict_logits(model, x_adv, batch_size)
@@ -85,11 +133,33 @@ def evaluate_adversarial_set(
         torch.where(targets >= 0, adversarial_predicted == targets, adversarial_predicted != labels)
         & ~degenerate(x_adv)
     ).numpy()
-    source_correct = arrays["source_clean_correct"].astype(bool)
-    source_fooled = arrays["success"].astype(bool)
-    successful = target_fooled & target_correct
+    return CellOutcome(
+        index=index,
+        labels=labels,
+        targets=targets,
+        x_adv=x_adv,
+        clean_predicted=clean_predicted,
+        adversarial_logits=adversarial_logits,
+        target_correct=target_correct,
+        target_fooled=target_fooled,
+        source_correct=arrays["source_clean_correct"].astype(bool),
+        source_fooled=arrays["success"].astype(bool),
+        successful=target_fooled & target_correct,
+    )
+
+
+def _base_metrics(
+    cell: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    outcome: CellOutcome,
+    sidecar: dict[str, Any],
+    target_model: str | Path,
+) -> dict[str, Any]:
+    """The metrics every cell has: the cell and attack, the set's sanity flags, the models,
+    the base rates (docs/design.md, Metrics), distortion, cost and the target's class map."""
     attack = build_from_config(json.loads(str(arrays["attack_config"])))
-    metrics = {
+    o = outcome
+    return {
         "cell": cell,
         "attack": {
             "name": attack.name,
@@ -101,65 +171,73 @@ def evaluate_adversarial_set(
         "sanity": json.loads(str(arrays["sanity"])) if "sanity" in arrays else {},
         "target_model": sidecar.get("name", Path(target_model).stem),
         "source_model": str(arrays["source_model"]),
-        "n_attempted": len(index),
+        "n_attempted": len(o.index),
         "rates": {
-            "target_clean_accuracy": accuracy(clean_predicted, labels).as_dict(),
-            "target_asr": attack_success_rate(target_fooled, target_correct).as_dict(),
-            "source_asr": attack_success_rate(source_fooled, source_correct).as_dict(),
+            "target_clean_accuracy": accuracy(o.clean_predicted, o.labels).as_dict(),
+            "target_asr": attack_success_rate(o.target_fooled, o.target_correct).as_dict(),
+            "source_asr": attack_success_rate(o.source_fooled, o.source_correct).as_dict(),
             "transfer_rate": conditional_transfer_rate(
-                target_fooled, source_fooled, source_correct & target_correct
+                o.target_fooled, o.source_fooled, o.source_correct & o.target_correct
             ).as_dict(),
         },
         "distortion": {
-            "mean_l0": mean_distortion(arrays["l0"], successful),
-            "mean_l2": mean_distortion(arrays["l2"], successful),
-            "mean_linf": mean_distortion(arrays["linf"], successful),
+            "mean_l0": mean_distortion(arrays["l0"], o.successful),
+            "mean_l2": mean_distortion(arrays["l2"], o.successful),
+            "mean_linf": mean_distortion(arrays["linf"], o.successful),
         },
         "attack_seconds": float(arrays["seconds"].sum()),
         "queries_per_sample": float(arrays["queries"].mean()),
         # Fig. 6 of the multitask paper: the target's labels on x' per true class.
-        "class_map": class_confusion(adversarial_logits, labels, target_correct),
+        "class_map": class_confusion(o.adversarial_logits, o.labels, o.target_correct),
     }
-    if system.detectors:
-        metrics["forensic"] = forensic_metrics(
-            detectors=system.detectors,
-            recover=system.recover,
-            x_adv=x_adv.to(device),
-            x_clean_test=to_float(test.images, device),
-            labels=arrays["label"],
-            successful=successful,
-            attempted=target_correct,
+
+
+def _forensic_block(
+    system: DeployedSystem,
+    arrays: dict[str, np.ndarray],
+    outcome: CellOutcome,
+    test_images: np.ndarray,
+    device: torch.device,
+    batch_size: int,
+) -> dict[str, Any]:
+    """The detection and recovery metrics of `system`'s forensic analyzer; keeps the
+    detectors' clean test scores on `system` for the next cell."""
+    forensic = forensic_metrics(
+        detectors=system.detectors,
+        recover=system.recover,
+        x_adv=outcome.x_adv.to(device),
+        x_clean_test=to_float(test_images, device),
+        labels=arrays["label"],
+        successful=outcome.successful,
+        attempted=outcome.target_correct,
+        batch_size=batch_size,
+        clean_scores=system.clean_scores,
+        reformed_labels=None
+        if system.reform_predict is None
+        else system.reform_predict(outcome.x_adv).cpu().numpy(),
+    )
+    system.clean_scores = forensic.pop("clean_scores", None)
+    return forensic
+
+
+def _luring_block(
+    system: DeployedSystem,
+    arrays: dict[str, np.ndarray],
+    outcome: CellOutcome,
+    test_images: np.ndarray,
+    batch_size: int,
+) -> dict[str, Any]:
+    """Luring's rates (Eq. 3-4) of the set between the public model and the hidden target."""
+    return {
+        "approach": system.public_sidecar.get("approach"),
+        **luring_cell_metrics(
+            public=system.public,
+            target=system.model,
+            x_adv=outcome.x_adv,
+            x_clean=to_float(test_images[outcome.index]),
+            labels=outcome.labels,
+            index=outcome.index,
+            distortions={name: arrays[name] for name in ("l0", "l2", "linf")},
             batch_size=batch_size,
-            clean_scores=system.clean_scores,
-            reformed_labels=None
-            if system.reform_predict is None
-            else system.reform_predict(x_adv).cpu().numpy(),
-        )
-        system.clean_scores = metrics["forensic"].pop("clean_scores", None)
-    if system.public is not None:
-        metrics["luring"] = {
-            "approach": system.public_sidecar.get("approach"),
-            **luring_cell_metrics(
-                public=system.public,
-                target=model,
-                x_adv=x_adv,
-                x_clean=to_float(test.images[index]),
-                labels=labels,
-                index=index,
-                distortions={name: arrays[name] for name in ("l0", "l2", "linf")},
-                batch_size=batch_size,
-            ),
-        }
-    if system.multitask is not None:
-        metrics["multitask"] = multitask_cell_metrics(
-            defended=system.multitask,
-            original=system.original,
-            x_adv=x_adv,
-            x_clean=to_float(test.images[index]),
-            labels=labels,
-            targets=targets,
-            crafted=source_fooled & source_correct,
-            batch_size=batch_size,
-        )
-    write_json(out, metrics)
-    return metrics
+        ),
+    }
