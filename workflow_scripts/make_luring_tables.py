@@ -1,7 +1,7 @@
 """Snakemake entry: luring paper Tables 8, 1/14, 9, 10, Figure 2's data and the claim checks
 (evaluation.luring_tables)."""
 
-from decoybench.papers.luring.tables import headline_metrics, write_luring_tables
+from decoybench.papers.luring.tables.write import headline_metrics, write_luring_tables
 from decoybench.workflow import job
 
 outputs = snakemake.output

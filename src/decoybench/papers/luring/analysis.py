@@ -31,7 +31,7 @@ from decoybench.io import write_npz
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict
 from decoybench.papers.luring.checkpoint import load_augmented
-from decoybench.papers.luring.defense import AugmentedModel
+from decoybench.papers.luring.defense.augmented import AugmentedModel
 from decoybench.papers.luring.logits_analysis import logit_gradients, opposite_effect_counts
 from decoybench.runtime import to_float
 
@@ -196,38 +196,67 @@ def analyze_luring(
         )
     logger.info("Eq. 5 on %d images (of the first %d test images)", len(index), n_candidates)
 
-    omega: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for start in range(0, len(index), batch_size):
-        x = to_float(test.images[index[start : start + batch_size]], device)
-        grad_target = logit_gradients(victim, x, batch_size=batch_size)
-        for name in names:
-            grad_augmented = logit_gradients(augmented[name], x, batch_size=batch_size)
-            omega[name].append(opposite_effect_counts(grad_target, grad_augmented))
-
+    omega = _omega_counts(victim, augmented, test.images[index], batch_size, device)
     shown = index[:saliency_samples]
-    x = to_float(test.images[shown], device)
-    y = torch.as_tensor(test.labels[shown], dtype=torch.int64)
+    saliency = _saliency_arrays(victim, augmented, test.images[shown], test.labels[shown], device)
+    arrays = {
+        "index": index,
+        "defenses": np.asarray(names, dtype=str),
+        "approaches": np.asarray([approaches[name] for name in names], dtype=str),
+        "saliency_images": saliency["saliency_images"],
+        "saliency_target": saliency["saliency_target"],
+        "saliency_index": shown.astype(np.int64),
+        "n_candidates": np.asarray(n_candidates, dtype=np.int64),
+    }
+    summary = {"n_examples": float(len(index)), "n_candidates": float(n_candidates)}
+    for name in names:  # the stored order: omega__{d}, then saliency__{d}, per defense
+        arrays[f"omega__{name}"] = omega[name]
+        arrays[f"saliency__{name}"] = saliency[f"saliency__{name}"]
+        summary[f"mean_omega_{name}"] = float(omega[name].mean())
+    write_npz(out, arrays)
+    return summary
+
+
+def _omega_counts(
+    victim: nn.Module,
+    augmented: Mapping[str, AugmentedModel],
+    images: np.ndarray,
+    batch_size: int,
+    device: Any,
+) -> dict[str, np.ndarray]:
+    """Ω_c of Eq. 5 between M and each T = M∘P, (N, C) int64 per defense, batch by batch."""
+    omega: dict[str, list[np.ndarray]] = {name: [] for name in augmented}
+    for start in range(0, len(images), batch_size):
+        x = to_float(images[start : start + batch_size], device)
+        grad_target = logit_gradients(victim, x, batch_size=batch_size)
+        for name, model in augmented.items():
+            grad_augmented = logit_gradients(model, x, batch_size=batch_size)
+            omega[name].append(opposite_effect_counts(grad_target, grad_augmented))
+    return {name: np.concatenate(counts).astype(np.int64) for name, counts in omega.items()}
+
+
+def _saliency_arrays(
+    victim: nn.Module,
+    augmented: Mapping[str, AugmentedModel],
+    images: np.ndarray,
+    labels: np.ndarray,
+    device: Any,
+) -> dict[str, np.ndarray]:
+    """Fig. 3 (right) on the shown images: saliency_images, saliency_target (∇x CE of M) and
+    saliency__{d} (∇x Σ P(x) of each defense), float32 (zeros shaped like x when none)."""
+    x = to_float(images, device)
+    y = torch.as_tensor(labels, dtype=torch.int64)
 
     def as_array(tensor: Tensor) -> np.ndarray:
         return tensor.detach().cpu().numpy().astype(np.float32)
 
     def saliency(compute: Any, *args: Any) -> np.ndarray:
-        return as_array(compute(*args)) if len(shown) else as_array(torch.zeros_like(x))
+        return as_array(compute(*args)) if len(images) else as_array(torch.zeros_like(x))
 
-    arrays: dict[str, np.ndarray] = {
-        "index": index,
-        "defenses": np.asarray(names, dtype=str),
-        "approaches": np.asarray([approaches[name] for name in names], dtype=str),
+    arrays = {
         "saliency_images": as_array(x),
         "saliency_target": saliency(cross_entropy_saliency, victim, x, y),
-        "saliency_index": shown.astype(np.int64),
-        "n_candidates": np.asarray(n_candidates, dtype=np.int64),
     }
-    summary = {"n_examples": float(len(index)), "n_candidates": float(n_candidates)}
-    for name in names:
-        counts = np.concatenate(omega[name]).astype(np.int64)
-        arrays[f"omega__{name}"] = counts
-        arrays[f"saliency__{name}"] = saliency(mapping_saliency, augmented[name].component, x)
-        summary[f"mean_omega_{name}"] = float(counts.mean())
-    write_npz(out, arrays)
-    return summary
+    for name, model in augmented.items():
+        arrays[f"saliency__{name}"] = saliency(mapping_saliency, model.component, x)
+    return arrays

@@ -11,19 +11,15 @@ from typing import Any, TextIO
 
 import torch
 
-from decoybench.data import load_split, read_manifest
+from decoybench.data import Split, load_split, read_manifest
 from decoybench.metrics import accuracy
 from decoybench.models.checkpoint import load_checkpoint
 from decoybench.models.training import predict
 from decoybench.papers.luring.checkpoint import save_augmented
-from decoybench.papers.luring.defense import (
-    APPROACHES,
-    ComponentRecipe,
-    agreement,
-    build_component,
-    paper_recipe,
-    train_component,
-)
+from decoybench.papers.luring.defense.augmented import agreement
+from decoybench.papers.luring.defense.components import build_component
+from decoybench.papers.luring.defense.schedules import APPROACHES, ComponentRecipe, paper_recipe
+from decoybench.papers.luring.defense.training import train_component
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
 __all__ = ["RECIPE_KEYS", "SETTINGS_KEYS", "build_luring_defense", "component_recipe"]
@@ -86,60 +82,32 @@ def build_luring_defense(
     if approach not in APPROACHES:
         raise ValueError(f"approach {approach!r} is not one of {', '.join(APPROACHES)}")
     recipe = component_recipe(settings, approach)
-    reinitialize = bool(settings.get("reinitialize", False))
-    warm_start_epochs = int(settings.get("warm_start_epochs", 0))
-    if (reinitialize or warm_start_epochs) and approach != "stack":
-        raise ValueError(
-            "the 'reinitialize' and 'warm_start_epochs' settings apply to the stack approach only"
-        )
+    reinitialize, warm_start_epochs = _stack_settings(settings, approach)
     manifest = read_manifest(data_dir)
     target, target_sidecar = load_checkpoint(
         target_path, device=str(device), expected={"data_sha256": manifest["fingerprint"]}
     )
     train, validation, test = (load_split(data_dir, split) for split in ("train", "val", "test"))
     channels, height, _ = train.shape
-
     training_seed = derive_seed(seed, "luring", approach)
     generator = seed_everything(training_seed)  # also P's initialization (global RNG)
     component = build_component(settings["component"], channels, height, dropout=recipe.dropout)
     started = time.perf_counter()
-    if warm_start_epochs:
-        # A freshly initialized P outputs a near-constant image (std ~0.002 on MNIST), and with
-        # M trainable the stack then collapses to one class before P passes any signal
-        # (measured on the DEEPSEC CNN: 10% accuracy for every rate tried). The paper does not
-        # say how Stack's P starts; fitting it as an autoencoder first (the Auto objective)
-        # starts the stack near M, which "retrained as a whole" suggests.
-        component = train_component(
-            "auto",
-            component,
-            target,
-            to_float(train.images),
-            recipe=dataclasses.replace(WARM_START_RECIPE, epochs=warm_start_epochs),
-            generator=generator,
-            progress=progress,
-        )["model"].component
-    result = train_component(
+    result = _train(
         approach,
         component,
         target,
-        to_float(train.images),
+        train,
+        validation,
         recipe=recipe,
         generator=generator,
-        validation_images=to_float(validation.images),
-        progress=progress,
-        train_labels=torch.as_tensor(train.labels) if approach == "stack" else None,
         reinitialize=reinitialize,
+        warm_start_epochs=warm_start_epochs,
+        progress=progress,
     )
     seconds = time.perf_counter() - started
     model = result["model"]
-
-    x_test, labels = to_float(test.images), torch.as_tensor(test.labels)
-    table8 = {
-        "test_accuracy_augmented": accuracy(predict(model, x_test), labels).as_dict(),
-        "test_accuracy_target": accuracy(predict(target, x_test), labels).as_dict(),
-        "agreement_same_label": agreement(model, target, x_test).as_dict(),
-        "agreement_both_correct": agreement(model, target, x_test, labels=labels).as_dict(),
-    }
+    table8 = _table8(model, target, test)
     save_augmented(
         out,
         model,
@@ -164,4 +132,72 @@ def build_luring_defense(
         **table8,
         "history": result["history"],
         "seconds": seconds,
+    }
+
+
+def _stack_settings(settings: dict[str, Any], approach: str) -> tuple[bool, int]:
+    """(reinitialize, warm_start_epochs) of `settings`; ValueError if set for another
+    approach than Stack."""
+    reinitialize = bool(settings.get("reinitialize", False))
+    warm_start_epochs = int(settings.get("warm_start_epochs", 0))
+    if (reinitialize or warm_start_epochs) and approach != "stack":
+        raise ValueError(
+            "the 'reinitialize' and 'warm_start_epochs' settings apply to the stack approach only"
+        )
+    return reinitialize, warm_start_epochs
+
+
+def _train(
+    approach: str,
+    component: torch.nn.Module,
+    target: torch.nn.Module,
+    train: Split,
+    validation: Split,
+    *,
+    recipe: ComponentRecipe,
+    generator: torch.Generator,
+    reinitialize: bool,
+    warm_start_epochs: int,
+    progress: TextIO | None,
+) -> dict[str, Any]:
+    """Train P (`component`) for `approach` with `train_component`, after `warm_start_epochs`
+    of the Auto objective when given (Stack only); returns `train_component`'s result."""
+    if warm_start_epochs:
+        # A freshly initialized P outputs a near-constant image (std ~0.002 on MNIST), and with
+        # M trainable the stack then collapses to one class before P passes any signal
+        # (measured on the DEEPSEC CNN: 10% accuracy for every rate tried). The paper does not
+        # say how Stack's P starts; fitting it as an autoencoder first (the Auto objective)
+        # starts the stack near M, which "retrained as a whole" suggests.
+        component = train_component(
+            "auto",
+            component,
+            target,
+            to_float(train.images),
+            recipe=dataclasses.replace(WARM_START_RECIPE, epochs=warm_start_epochs),
+            generator=generator,
+            progress=progress,
+        )["model"].component
+    return train_component(
+        approach,
+        component,
+        target,
+        to_float(train.images),
+        recipe=recipe,
+        generator=generator,
+        validation_images=to_float(validation.images),
+        progress=progress,
+        train_labels=torch.as_tensor(train.labels) if approach == "stack" else None,
+        reinitialize=reinitialize,
+    )
+
+
+def _table8(model: torch.nn.Module, target: torch.nn.Module, test: Split) -> dict[str, Any]:
+    """Table 8 on the test split: M∘P's and M's accuracy, same-label and both-correct
+    agreement (`Rate.as_dict()` each)."""
+    x_test, labels = to_float(test.images), torch.as_tensor(test.labels)
+    return {
+        "test_accuracy_augmented": accuracy(predict(model, x_test), labels).as_dict(),
+        "test_accuracy_target": accuracy(predict(target, x_test), labels).as_dict(),
+        "agreement_same_label": agreement(model, target, x_test).as_dict(),
+        "agreement_both_correct": agreement(model, target, x_test, labels=labels).as_dict(),
     }

@@ -25,13 +25,13 @@ from decoybench.models.checkpoint import (
     weights_path,
     write_weights_and_sidecar,
 )
-from decoybench.papers.luring.defense import (
-    APPROACHES,
+from decoybench.papers.luring.defense.augmented import AugmentedModel
+from decoybench.papers.luring.defense.components import (
     LURING_COMPONENTS,
-    AugmentedModel,
     LuringComponent,
     build_component,
 )
+from decoybench.papers.luring.defense.schedules import APPROACHES
 
 __all__ = ["FORMAT", "REQUIRED_METADATA", "TARGET_PREFIX", "load_augmented", "save_augmented"]
 

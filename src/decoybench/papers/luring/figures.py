@@ -9,7 +9,8 @@
   (`decoybench.papers.luring.analysis`).
 
 Each plotting function returns the matplotlib Figure; `save_luring_figure` writes it as PNG
-and PDF atomically (`decoybench.figures.attack_success.save_figure`) and closes it.
+and PDF atomically (`decoybench.figures.attack_success.save_figure`) and closes it;
+`plot_luring_figures` draws and writes all three from the workflow's files.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from decoybench.figures.attack_success import save_figure
+from decoybench.figures.save import save_figure
+from decoybench.io import read_npz
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -30,7 +32,9 @@ if TYPE_CHECKING:
 __all__ = [
     "APPROACH_LABELS",
     "ATTACK_TITLES",
+    "LURING_FIGURE_OUTPUTS",
     "plot_luring_distortion",
+    "plot_luring_figures",
     "plot_luring_rates",
     "plot_luring_saliency",
     "save_luring_figure",
@@ -57,6 +61,15 @@ APPROACH_COLOURS: dict[str, str] = {
 TARGET_COLOUR = "0.45"
 EXTRA_COLOURS = ("C4", "C5", "C6", "C7", "C8", "C9")
 DODGE = 0.04  # horizontal offset between approaches, as a share of the ε step
+# The output keys `plot_luring_figures` writes (rule plot_luring_figures).
+LURING_FIGURE_OUTPUTS: tuple[str, ...] = (
+    "rates_png",
+    "rates_pdf",
+    "distortion_png",
+    "distortion_pdf",
+    "saliency_png",
+    "saliency_pdf",
+)
 
 
 def _pyplot() -> Any:
@@ -333,3 +346,21 @@ def plot_luring_saliency(measurements: Mapping[str, np.ndarray]) -> Figure:
             colourbar.ax.tick_params(labelsize=5)
     figure.tight_layout()
     return figure
+
+
+def plot_luring_figures(
+    *,
+    characterization: str | Path,
+    distortion: str | Path,
+    measurements: str | Path,
+    outputs: Mapping[str, str | Path],
+) -> None:
+    """Figure 2 from the `luring_characterization` CSV, Figure 3 (left) from the
+    `luring_distortion` CSV and Figure 3 (right) from the luring analysis npz, each written
+    as PNG and PDF (`save_luring_figure`) to `outputs` (keys `LURING_FIGURE_OUTPUTS`)."""
+    rates = plot_luring_rates(pd.read_csv(characterization))
+    save_luring_figure(rates, outputs["rates_png"], outputs["rates_pdf"])
+    figure = plot_luring_distortion(pd.read_csv(distortion))
+    save_luring_figure(figure, outputs["distortion_png"], outputs["distortion_pdf"])
+    saliency = plot_luring_saliency(read_npz(measurements))
+    save_luring_figure(saliency, outputs["saliency_png"], outputs["saliency_pdf"])

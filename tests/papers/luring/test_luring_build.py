@@ -26,7 +26,7 @@ from decoybench.models.training import predict
 from decoybench.papers.luring import build as luring_build
 from decoybench.papers.luring.build import build_luring_defense
 from decoybench.papers.luring.checkpoint import TARGET_PREFIX, load_augmented, save_augmented
-from decoybench.papers.luring.defense import APPROACHES, paper_recipe
+from decoybench.papers.luring.defense.schedules import APPROACHES, paper_recipe
 from decoybench.runtime import to_float
 
 SETTINGS = {

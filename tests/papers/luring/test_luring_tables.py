@@ -22,12 +22,12 @@ from decoybench.papers.luring.paper_numbers import (
     paper_epsilons,
     paper_logits,
 )
-from decoybench.papers.luring.tables import (
+from decoybench.papers.luring.tables.claims import claims_table
+from decoybench.papers.luring.tables.inputs import middle_epsilon
+from decoybench.papers.luring.tables.write import (
     LURING_TABLES,
     build_luring_tables,
-    claims_table,
     headline_metrics,
-    middle_epsilon,
     write_luring_tables,
 )
 
@@ -396,7 +396,7 @@ def write_analysis(path: Path, approaches: list[str]) -> Path:
 
 
 def test_table_10_dominance_on_hand_built_omega(tmp_path: Path) -> None:
-    from decoybench.papers.luring.tables import logits_table
+    from decoybench.papers.luring.tables.logits import logits_table
 
     analysis = write_analysis(tmp_path / "analysis.npz", ["luring", "stack", "cross_entropy"])
     frame = logits_table(analysis, "svhn")

@@ -10,16 +10,15 @@ from torch import nn
 
 from decoybench.data import load_split
 from decoybench.models.checkpoint import load_checkpoint
-from decoybench.papers.luring.defense import (
+from decoybench.papers.luring.defense.augmented import AugmentedModel, agreement
+from decoybench.papers.luring.defense.components import build_component
+from decoybench.papers.luring.defense.loss import luring_loss
+from decoybench.papers.luring.defense.schedules import (
     PAPER_SCHEDULES,
-    AugmentedModel,
     ComponentRecipe,
-    agreement,
-    build_component,
-    luring_loss,
     paper_recipe,
-    train_component,
 )
+from decoybench.papers.luring.defense.training import train_component
 from decoybench.runtime import seed_everything, to_float
 
 # Three inputs, four classes. Columns: classes 0..3.
