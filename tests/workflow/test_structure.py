@@ -25,26 +25,7 @@ FORBIDDEN_IMPORTS: dict[str, tuple[str, ...]] = {
     "data": ("models", "attacks", "defenses", "evaluation", "cells", "papers"),
 }
 
-KNOWN_OVER: set[str] = {
-    'function src/decoybench/cells/craft.py:generate_adversarial_set',
-    'function src/decoybench/cells/score.py:evaluate_adversarial_set',
-    'function src/decoybench/figures/attack_success.py:plot_attack_success',
-    'function src/decoybench/papers/luring/analysis.py:analyze_luring',
-    'function src/decoybench/papers/luring/build.py:build_luring_defense',
-    'function src/decoybench/papers/multitask/build.py:build_multitask_defense',
-    'module src/decoybench/papers/baselines/magnet.py',
-    'module src/decoybench/papers/baselines/tables.py',
-    'module src/decoybench/papers/luring/defense.py',
-    'module src/decoybench/papers/luring/tables.py',
-    'module src/decoybench/papers/multitask/defense.py',
-    'module src/decoybench/papers/multitask/tables.py',
-    'script workflow_scripts/attack_cell.py',
-    'script workflow_scripts/make_baseline_tables.py',
-    'script workflow_scripts/pin_run.py',
-    'script workflow_scripts/plot_luring_figures.py',
-    'script workflow_scripts/plot_multitask_figures.py',
-    'script workflow_scripts/score_detector_cells.py',
-}
+KNOWN_OVER: set[str] = set()
 
 
 def _package_files() -> list[Path]:
