@@ -37,6 +37,7 @@ from decoybench.papers.baselines.table_cells import (
     rate_text,
     read_cells,
 )
+from decoybench.papers.baselines.workflow import COMPARISON_GROUPS
 from decoybench.tables.paper import (
     ABSENT,
     as_float,
@@ -59,7 +60,6 @@ __all__ = [
 
 # Table III's column groups: the registered types marked `compared`, in registry order (the
 # attractor, then LID, FS, MagNet, Trapdoor: the paper's order), and their column titles.
-COMPARISON_GROUPS: tuple[str, ...] = defense_registry.types_where(compared=True)
 GROUP_TITLES: dict[str, str] = {
     group: defense_registry.get(group).title for group in COMPARISON_GROUPS
 }

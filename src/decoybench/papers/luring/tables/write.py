@@ -18,6 +18,7 @@ from decoybench.papers.luring.tables.defense import defense_table
 from decoybench.papers.luring.tables.distortion import distortion_table
 from decoybench.papers.luring.tables.inputs import load_inputs
 from decoybench.papers.luring.tables.logits import logits_table
+from decoybench.papers.luring.workflow import TABLES
 from decoybench.tables.paper import (
     MarkdownFormat,
     integer_counts,
@@ -36,14 +37,7 @@ __all__ = [
     "write_luring_tables",
 ]
 
-LURING_TABLES: tuple[str, ...] = (
-    "luring_agreement",
-    "luring_characterization",
-    "luring_defense",
-    "luring_distortion",
-    "luring_logits",
-    "luring_claims",
-)
+LURING_TABLES: tuple[str, ...] = TABLES
 
 CAPTIONS = {
     "luring_agreement": "Luring paper (Bernhard et al. 2021), Table 8: test accuracy and "

@@ -23,6 +23,7 @@ from decoybench.papers.multitask.tables.attacks import (
 from decoybench.papers.multitask.tables.benign import benign_table, classmap_table
 from decoybench.papers.multitask.tables.claims import claims_table
 from decoybench.papers.multitask.tables.inputs import load_inputs, paper_percent
+from decoybench.papers.multitask.workflow import TABLES
 from decoybench.tables.paper import (
     MarkdownFormat,
     integer_counts,
@@ -40,15 +41,7 @@ __all__ = [
     "write_multitask_tables",
 ]
 
-MULTITASK_TABLES: tuple[str, ...] = (
-    "multitask_blackbox",
-    "multitask_greybox",
-    "multitask_cw_sweep",
-    "multitask_near_whitebox",
-    "multitask_benign",
-    "multitask_classmap",
-    "multitask_claims",
-)
+MULTITASK_TABLES: tuple[str, ...] = TABLES
 
 CAPTIONS = {
     "multitask_blackbox": "Multi-task paper (Wang et al. 2019), Table III: accuracy of the bare "
