@@ -26,8 +26,11 @@ for _defense in detection_only_defenses():
             unpack(dataset_files),
             victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
             sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
-            defense=f"results/{{dataset}}/defenses/{_defense}/defense.json",
-            tensors=f"results/{{dataset}}/defenses/{_defense}/defense.safetensors",
+            # What the type's build writes (`defense`, the sidecar, and any other file).
+            **{
+                key: f"results/{{dataset}}/defenses/{_defense}/{file}"
+                for key, file in defense_registry.type_of(_defense).build_outputs.items()
+            },
             adversarial_sets=lambda wildcards, cells=_cells: [
                 whitebox_set(wildcards.dataset, attack) for _, attack in cells
             ],

@@ -11,7 +11,7 @@ from torch import nn
 
 from decoybench.models import ARCHITECTURES, build_model
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 # Input shapes each architecture must serve (channels, side); all take both MNIST and CIFAR-like.
 SHAPES = [(1, 28), (3, 32)]
