@@ -35,7 +35,7 @@ def build(job: BuildJob) -> dict[str, Any]:
     probe = MeanDistanceDetector(mean, float("inf"), 1.0)
     scores = probe.score(to_float(load_split(job.data_dir, "val").images)).numpy()
     fprs = [float(fpr) for fpr in job.settings.get("fprs", [0.05])]
-    thresholds = {str(fpr): float(np.quantile(scores, 1 - fpr)) for fpr in fprs}
+    thresholds = [[fpr, float(np.quantile(scores, 1 - fpr))] for fpr in fprs]  # config order
     write_json(job.outputs["defense"], {"mean": mean.tolist(), "thresholds": thresholds})
     return {"val_score_mean": float(scores.mean())}
 
@@ -46,7 +46,7 @@ def deploy(request: DeployRequest) -> DeployedSystem:
     mean = torch.tensor(document["mean"])
     detectors = {
         float(fpr): MeanDistanceDetector(mean, threshold, float(fpr))
-        for fpr, threshold in document["thresholds"].items()
+        for fpr, threshold in document["thresholds"]
     }
     return DeployedSystem(
         model=request.victim.eval(),
