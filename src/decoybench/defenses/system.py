@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor, nn
 
-    from decoybench.papers.multitask.defense.model import MultitaskModel
-
 
 class ThresholdDetector(Protocol):
     """A detector at one operating point: a continuous score (higher = more likely
@@ -45,7 +43,8 @@ class DeployedSystem:
     recover: Callable[[Tensor], Tensor] | None = None
     public: nn.Module | None = None
     public_sidecar: dict[str, Any] = field(default_factory=dict)
-    multitask: MultitaskModel | None = None
+    # decoybench.papers.multitask.defense.model.MultitaskModel (defenses knows no paper).
+    multitask: nn.Module | None = None
     original: nn.Module | None = None
     attacked: nn.Module | None = None
     # The first detector's scores on the clean test split, once a cell computed them.
