@@ -29,6 +29,16 @@ class ThresholdDetector(Protocol):
     def is_adversarial(self, x: Tensor) -> Tensor: ...
 
 
+class AttackableDetector(ThresholdDetector, Protocol):
+    """A detector an adaptive attacker can differentiate (Kerckhoffs: it knows the weights
+    and the calibrated threshold). `margin(x)`: shape (N,), on x's device, differentiable in
+    x (autograd graph kept, no numpy, no no_grad), > 0 exactly where `is_adversarial(x)`
+    (ties at 0 aside); where the score is piecewise constant its forward value is exact and
+    its backward pass a named surrogate (BPDA, decoybench.attacks.bpda)."""
+
+    def margin(self, x: Tensor) -> Tensor: ...
+
+
 @dataclass
 class DeployedSystem:
     """What a cell needs: the model (logits convention), its checkpoint's sidecar, and, for a
