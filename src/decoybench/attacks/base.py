@@ -30,6 +30,7 @@ class AttackResult:
 
     x_adv: Tensor  # float32 in [0, 1], same shape as x
     success: Tensor  # bool: prediction on the crafting model differs from y (or equals target)
+    # and, on a model that carries its detector, the detector lets x_adv through
     l0: Tensor  # number of input values changed
     l2: Tensor
     linf: Tensor
@@ -167,8 +168,12 @@ class Attack(ABC):
         x_adv = project(x, x_adv.detach(), self.norm, self.epsilon)
         with torch.no_grad():
             predicted = model(x_adv).argmax(dim=1)
+            # A model that carries its detector (decoybench.attacks.adaptive): only an
+            # example the detector lets through succeeds.
+            margin = getattr(model, "detection_margin", None)
+            undetected = margin(x_adv) <= 0 if callable(margin) else True
         success = predicted == target if target is not None else predicted != y
-        success &= ~degenerate(x_adv)
+        success &= ~degenerate(x_adv) & undetected
         seconds = time.perf_counter() - started
         l0, l2, linf = distortions(x, x_adv)
         return AttackResult(

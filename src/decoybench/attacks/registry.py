@@ -6,6 +6,12 @@ import inspect
 from typing import Any
 
 from decoybench.attacks import foolbox_attacks as fb
+from decoybench.attacks.adaptive import (
+    CombinedCarliniWagnerL2,
+    CombinedLinfPGD,
+    OrthogonalPGD,
+    OrthogonalPGDL2,
+)
 from decoybench.attacks.base import Attack
 from decoybench.attacks.blb import BoxConstrainedLBFGS
 from decoybench.attacks.bpda import BPDA
@@ -47,6 +53,10 @@ ATTACK_CLASSES: tuple[type[Attack], ...] = (
     JSMA,
     BoxConstrainedLBFGS,
     OptMargin,
+    CombinedLinfPGD,
+    CombinedCarliniWagnerL2,
+    OrthogonalPGD,
+    OrthogonalPGDL2,
 )
 ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in ATTACK_CLASSES}
 
