@@ -253,3 +253,47 @@ def test_multitask_detection_precision_and_generation_rate_hand_computed() -> No
     # Nothing detected (an undefended model): the attack success rate.
     nothing = np.zeros(5, dtype=bool)
     assert generation_rate(fooled, nothing, attempted) == attack_success_rate(fooled, attempted)
+
+
+def test_defender_failures_charge_clean_rejections_and_clean_errors() -> None:
+    from decoybench.metrics import charged_attack_success_rate, defender_failures
+
+    # Five inputs, by hand:
+    # 0: clean right, accepted; x' fooled, detected       -> defender holds
+    # 1: clean right, accepted; x' fooled, undetected     -> attacker wins
+    # 2: clean right but rejected; x' not fooled          -> attacker wins (false rejection)
+    # 3: clean wrong, accepted; x' not fooled, detected   -> attacker wins (submit x itself)
+    # 4: clean wrong but rejected; x' not fooled          -> attacker wins (rejection)
+    outcome = {
+        "clean_correct": np.array([True, True, True, False, False]),
+        "clean_rejected": np.array([False, False, True, False, True]),
+        "adversarial_fooled": np.array([True, True, False, False, False]),
+        "adversarial_detected": np.array([True, False, False, True, False]),
+    }
+    assert defender_failures(**outcome).tolist() == [False, True, True, True, True]
+    rate = charged_attack_success_rate(**outcome)
+    assert (rate.count, rate.total) == (4, 5)
+    # No detector (nothing rejected or detected): plain robust error, 1 − robust accuracy.
+    plain = {
+        **outcome,
+        "clean_rejected": np.zeros(5, bool),
+        "adversarial_detected": np.zeros(5, bool),
+    }
+    assert defender_failures(**plain).tolist() == [True, True, False, True, True]
+
+
+def test_per_sample_worst_case_is_the_max_over_attacks_not_the_mean() -> None:
+    from decoybench.metrics import per_sample_worst_case
+
+    failures = {
+        "pgd": np.array([True, False, False, False]),
+        "opgd": np.array([False, True, False, False]),
+        "cw": np.array([True, False, False, False]),
+    }
+    worst = per_sample_worst_case(failures)
+    # Each attack alone wins on 1-2 of 4 (mean over attacks 33%); per sample, 2 of 4 fall.
+    assert (worst.count, worst.total) == (2, 4)
+    with pytest.raises(ValueError, match="different inputs"):
+        per_sample_worst_case({"a": np.zeros(3, bool), "b": np.zeros(4, bool)})
+    with pytest.raises(ValueError, match="no attack"):
+        per_sample_worst_case({})

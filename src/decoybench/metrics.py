@@ -309,3 +309,44 @@ def worst_case_rates(
     attack = worst_case_attack(ac_by_attack, dac_by_attack)
     ac_mop = None if ac_mop_by_attack is None else ac_mop_by_attack[attack]
     return WorstCase(attack, ac_by_attack[attack], dac_by_attack[attack], ac_mop)
+
+
+def defender_failures(
+    *,
+    clean_correct: Any,
+    clean_rejected: Any,
+    adversarial_fooled: Any,
+    adversarial_detected: Any,
+) -> np.ndarray:
+    """Per test input, whether the attacker wins against a classifier with a detector
+    (Carlini et al. 2019, "On evaluating adversarial robustness": a rejected clean
+    input counts against the defender):
+
+        fail_i = R(x_i) ∨ (¬R(x_i) ∧ f(x_i) ≠ y_i) ∨ (f(x'_i) ≠ y_i ∧ ¬D(x'_i))
+
+    R the detector on the clean input, D on x' (the same detector at one threshold), f the
+    deployed classifier; `adversarial_fooled` is f(x') ≠ y (or = t for a targeted attack).
+    The attacker may always submit x_i itself, so a clean error counts too."""
+    clean_rejected = _as_bool(clean_rejected)
+    clean_error = ~_as_bool(clean_correct) & ~clean_rejected
+    passed = _as_bool(adversarial_fooled) & ~_as_bool(adversarial_detected)
+    return clean_rejected | clean_error | passed
+
+
+def charged_attack_success_rate(**outcome: Any) -> Rate:
+    """Overall attack success with the clean rejections charged to the defender:
+    |{i : fail_i}| / N over the N attacked test inputs (`defender_failures`)."""
+    return Rate.of(defender_failures(**outcome))
+
+
+def per_sample_worst_case(failures_by_attack: Mapping[str, Any]) -> Rate:
+    """The per-sample worst case over attacks (Carlini et al. 2019: the mean over
+    x of the max over attacks, never a mean over attacks): |{i : ∃a fail_{a,i}}| / N, every
+    attack's array over the same N inputs in the same order."""
+    if not failures_by_attack:
+        raise ValueError("no attack to take the worst case over")
+    arrays = {name: _as_bool(values) for name, values in failures_by_attack.items()}
+    shapes = {name: array.shape for name, array in arrays.items()}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"attacks cover different inputs: {shapes}")
+    return Rate.of(np.logical_or.reduce(list(arrays.values())))
