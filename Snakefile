@@ -18,6 +18,7 @@ include: "rules/attractors.smk"
 include: "rules/luring.smk"
 include: "rules/multitask.smk"
 include: "rules/baselines.smk"
+include: "rules/adaptive.smk"
 include: "rules/pin.smk"
 
 
@@ -56,6 +57,12 @@ rule multitask:
     """The multitask paper on every target: Tables III-VI, the Classmap, Figures 3-6."""
     input:
         multitask.outputs(config),
+
+
+rule adaptive:
+    """Adaptive attacks on every defense and the leaderboard that ranks them."""
+    input:
+        leaderboard.outputs(config),
 
 
 rule baselines:

@@ -11,6 +11,8 @@ rule attack_cell:
     wildcard_constraints:
         # Detection-only baselines score the victim's white-box sets (rules/baselines.smk).
         defense=_alternatives(crafting_defenses()),
+        # Adaptive settings' cells are rules/adaptive.smk's `adaptive_cell`.
+        setting=_alternatives(non_adaptive_settings()),
     input:
         unpack(dataset_files),
         unpack(cell_inputs),

@@ -24,6 +24,7 @@ from decoybench.papers.attractors import workflow as attractors
 from decoybench.papers.baselines import workflow as baselines
 from decoybench.papers.luring import workflow as luring
 from decoybench.papers.multitask import workflow as multitask
+from decoybench.leaderboard import workflow as leaderboard_workflow
 
 
 try:
@@ -155,10 +156,11 @@ def cell_samples(wildcards):
 def cell_metrics(wildcards):
     """Every cell but those of the detection-only baselines, whose ASR is the white-box
     cell's on the same set (their detection is in the baseline comparison tables)."""
+    adaptive = leaderboard_workflow.adaptive_settings(config)
     return [
         f"results/{wildcards.dataset}/eval/{setting}/{defense}/{attack}.json"
         for setting, defense, attack in evaluation_cells(wildcards.dataset)
-        if not is_detection_only(defense)
+        if not is_detection_only(defense) and setting not in adaptive
     ]
 
 
@@ -175,16 +177,40 @@ def detection_only_defenses():
 
 def detection_cells(defense):
     """(setting, attack) of each configured cell of a detection-only defense."""
+    adaptive = leaderboard_workflow.adaptive_settings(config)
     return [
         (setting, attack)
         for setting, name, attack in evaluation_cells(None)
-        if name == defense
+        if name == defense and setting not in adaptive
     ]
 
 
 def whitebox_set(dataset, attack):
     """The white-box adversarial set of `attack` on the undefended victim."""
     return f"results/{dataset}/adv/{whitebox_setting(config)}/undefended/{attack}.npz"
+
+
+def leaderboard_row_inputs(wildcards):
+    """The victim, the defense's build outputs, and every set of its cells."""
+    files = model_files(wildcards.dataset, config["victim"])
+    inputs = {"victim": files["weights"], "sidecar": files["sidecar"]}
+    if wildcards.defense != "undefended":
+        entry = defense_registry.type_of(wildcards.defense)
+        inputs.update(
+            {
+                key: f"results/{wildcards.dataset}/defenses/{wildcards.defense}/{file}"
+                for key, file in entry.build_outputs.items()
+            }
+        )
+    sets = leaderboard_workflow.row_sets(config, wildcards.dataset, wildcards.defense)
+    inputs["sets"] = [entry["path"] for entry in sets]
+    return inputs
+
+
+
+def non_adaptive_settings():
+    adaptive = leaderboard_workflow.adaptive_settings(config)
+    return [name for name in config["settings"] if name not in adaptive]
 
 
 def all_outputs():
@@ -202,6 +228,7 @@ def all_outputs():
         + luring.outputs(config)
         + multitask.outputs(config)
         + baselines.outputs(config)
+        + leaderboard_workflow.outputs(config)
     )
 
 

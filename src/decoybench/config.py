@@ -183,7 +183,7 @@ def cross_check(config: dict[str, Any]) -> None:
             )
         for position, attack in enumerate(cell["attacks"]):
             _require_known("attack", attack, config["attacks"], f"{where}.attacks.{position}")
-        if entry.detection_only:
+        if entry.detection_only and kind != "adaptive":  # adaptive cells craft their own
             _check_detection_only_cell(config, cell, where)
     for name, entry in (config.get("defenses") or {}).items():
         for key in defense_registry.get(defense_type(name)).attack_settings:

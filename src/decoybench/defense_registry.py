@@ -169,7 +169,7 @@ UNDEFENDED = DefenseType(
     name="undefended",
     title="undefended",
     summary="the bare victim",
-    kinds=("whitebox", "transfer"),
+    kinds=("whitebox", "transfer", "adaptive"),
     variants=False,
 )
 

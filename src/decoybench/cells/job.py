@@ -94,6 +94,8 @@ def run_attack_cell(
         log_metrics({"luring": metrics["luring"]["rates"]})
     if "multitask" in metrics:
         log_metrics({"multitask": metrics["multitask"]["rates"]})
+    for name, point in metrics.get("adaptive", {}).get("operating_points", {}).items():
+        log_metrics({f"adaptive.{name}": {k: v for k, v in point.items() if k != "failures"}})
     return metrics
 
 

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from decoybench.attacks.base import degenerate
 from decoybench.attacks.registry import build_from_config
+from decoybench.cells.adaptive import defender_outcome
 from decoybench.cells.deployment import DeployedSystem, load_system
 from decoybench.cells.forensic import forensic_metrics
 from decoybench.data import load_split, read_manifest
@@ -105,6 +106,15 @@ def evaluate_adversarial_set(
             labels=outcome.labels,
             targets=outcome.targets,
             crafted=outcome.source_fooled & outcome.source_correct,
+            batch_size=batch_size,
+        )
+    if cell["kind"] == "adaptive":
+        metrics["adaptive"] = defender_outcome(
+            system,
+            x_clean=to_float(test.images[outcome.index]),
+            x_adv=outcome.x_adv,
+            labels=outcome.labels,
+            targets=outcome.targets,
             batch_size=batch_size,
         )
     write_json(out, metrics)

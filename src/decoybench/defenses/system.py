@@ -8,7 +8,8 @@ recovery.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
@@ -61,6 +62,8 @@ class DeployedSystem:
     clean_scores: Any = None
     # Labels after the defense's input transformation (MagNet's reformer), if it has one.
     reform_predict: Callable[[Tensor], Tensor] | None = None
+    # An `adaptive` setting (`adaptive_system`): each operating point's attackable detector.
+    operating_points: dict[str, AttackableDetector] = field(default_factory=dict)
 
     @property
     def crafting_model(self) -> nn.Module:
@@ -103,3 +106,34 @@ class BuildJob:
     seed: int
     attacks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     progress: TextIO | None = None
+
+
+def operating_point_name(fpr: float) -> str:
+    """`fpr_<f>` for a detector calibrated at FPR f, `label_check` for one without a
+    threshold (its fpr_target is nan)."""
+    return "label_check" if math.isnan(fpr) else f"fpr_{fpr:g}"
+
+
+def adaptive_system(
+    model: nn.Module,
+    sidecar: dict[str, Any],
+    detectors: Sequence[AttackableDetector],
+    **fields: Any,
+) -> DeployedSystem:
+    """The system an `adaptive` attacker faces (Kerckhoffs: it knows the detector, its
+    weights and thresholds): `model` the deployed classifier, each detector an operating
+    point, and `attacked` the classifier carrying the detector of the largest calibrated
+    FPR (the lowest threshold: an example it lets through passes every other point too)."""
+    from decoybench.attacks.adaptive import DetectorAwareClassifier
+
+    points = {operating_point_name(detector.fpr_target): detector for detector in detectors}
+    attacked = None
+    if detectors:
+        strictest = max(
+            detectors,
+            key=lambda detector: -1.0 if math.isnan(detector.fpr_target) else detector.fpr_target,
+        )
+        attacked = DetectorAwareClassifier(model, strictest.margin).eval()
+    return DeployedSystem(
+        model=model, sidecar=sidecar, attacked=attacked, operating_points=points, **fields
+    )

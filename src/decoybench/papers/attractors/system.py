@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest
+from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest, adaptive_system
 from decoybench.io import read_json
 from decoybench.papers.attractors.build import build_attractor_defense
 from decoybench.papers.attractors.defense import AttractorDefense
@@ -43,6 +43,14 @@ def deploy(request: DeployRequest) -> DeployedSystem:
     """M_(ψ,φ) with the detector hidden (forensic, transfer) or M_(d,r) (integrated)."""
     attractor = load_attractor_defense(request.victim, request.defense_path, request.device)
     kind = request.kind
+    if kind == "adaptive":
+        # M_(ψ,φ) with F_d at every operating point, known to the attacker (Sec. VII).
+        return adaptive_system(
+            attractor.model_seen_by_attacker().to(request.device).eval(),
+            {**request.victim_sidecar, "name": f"{request.name}[{kind}]"},
+            [attractor.detector_at(point.fpr_target) for point in attractor.operating_points],
+            recover=attractor.recover,
+        )
     deployed = (
         attractor.integrated() if kind == "integrated" else attractor.model_seen_by_attacker()
     )

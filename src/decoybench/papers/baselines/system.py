@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from decoybench.config import defense_type
-from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest
+from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest, adaptive_system
 from decoybench.papers.baselines.build import build_baseline_defense
 from decoybench.papers.baselines.checkpoint import load_baseline
 
@@ -34,6 +34,16 @@ def deploy(request: DeployRequest) -> DeployedSystem:
         device=request.device,
         expected={"data_sha256": request.data_sha256},
     )
+    if request.kind == "adaptive":
+        # MagNet's whole pipeline: reformer → classifier, its detectors in the loss (Carlini
+        # & Wagner 2017, "MagNet and 'efficient defenses' are not robust").
+        classifier = getattr(baseline.detector, "classifier", None)
+        return adaptive_system(
+            (classifier() if callable(classifier) else baseline.model).eval(),
+            {**request.victim_sidecar, "name": f"{request.name}[{request.kind}]"},
+            list(baseline.detectors().values()),
+            reform_predict=getattr(baseline.detector, "predict", None),
+        )
     if request.kind == "transfer":
         return DeployedSystem(
             model=request.victim.eval(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest
+from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest, adaptive_system
 from decoybench.papers.luring.build import build_luring_defense
 from decoybench.papers.luring.checkpoint import load_augmented
 
@@ -35,6 +35,16 @@ def deploy(request: DeployRequest) -> DeployedSystem:
         device=request.device,
         expected={"data_sha256": request.data_sha256},
     )
+    if request.kind == "adaptive":
+        # Outside the paper's threat model: the attacker is given M and the check M ≠ T.
+        from decoybench.papers.luring.adaptive import DisagreementDetector
+
+        hidden = request.victim.eval()
+        return adaptive_system(
+            hidden,
+            {**request.victim_sidecar, "name": f"{request.name}[{request.kind}]"},
+            [DisagreementDetector(hidden, public)],
+        )
     return DeployedSystem(
         model=request.victim.eval(),
         sidecar=request.victim_sidecar,

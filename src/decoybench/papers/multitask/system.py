@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest
+from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest, adaptive_system
 from decoybench.papers.multitask.build import build_multitask_defense, write_classmap_table
 from decoybench.papers.multitask.checkpoint import load_multitask
 
@@ -40,9 +40,16 @@ def deploy(request: DeployRequest) -> DeployedSystem:
         device=request.device,
         expected={"data_sha256": request.data_sha256},
     )
+    sidecar = {**defended_sidecar, "name": f"{request.name}[{request.kind}]"}
+    if request.kind == "adaptive":
+        # The white-box attacker of the paper's threat list (Sec. III): Z* and the Classmap
+        # check, both known.
+        from decoybench.papers.multitask.adaptive import ClassmapDetector
+
+        return adaptive_system(defended, sidecar, [ClassmapDetector(defended)])
     return DeployedSystem(
         model=defended,
-        sidecar={**defended_sidecar, "name": f"{request.name}[{request.kind}]"},
+        sidecar=sidecar,
         multitask=defended,
         original=request.victim.eval(),
         attacked=defended.base if request.kind == "greybox" else None,

@@ -42,7 +42,8 @@ def cell_metrics(config: Config, dataset: str) -> list[str]:
             and config["settings"][setting]["kind"] == "whitebox"
             and config["attacks"][attack]["attack"] in REFERENCE_ATTACKS
         )
-        if reference or defense_type(name) == "multitask":
+        adaptive = config["settings"][setting]["kind"] == "adaptive"  # the leaderboard's
+        if reference or (defense_type(name) == "multitask" and not adaptive):
             paths.append(cell_file(dataset, setting, name, attack))
     return paths
 
