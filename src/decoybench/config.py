@@ -31,8 +31,7 @@ def defense_type(name: str) -> str:
     entry = defense_registry.type_of(name)
     if entry is None:
         raise ConfigError(
-            f"invalid config: unknown defense {name!r}; allowed: "
-            f"{defense_registry.allowed_names()}"
+            f"invalid config: unknown defense {name!r}; allowed: {defense_registry.allowed_names()}"
         )
     return entry.name
 
@@ -188,9 +187,7 @@ def cross_check(config: dict[str, Any]) -> None:
     for name, entry in (config.get("defenses") or {}).items():
         for key in defense_registry.get(defense_type(name)).attack_settings:
             if key in entry:
-                _require_known(
-                    "attack", entry[key], config["attacks"], f"defenses.{name}.{key}"
-                )
+                _require_known("attack", entry[key], config["attacks"], f"defenses.{name}.{key}")
 
 
 def whitebox_setting(config: dict[str, Any]) -> str | None:

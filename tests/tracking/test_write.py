@@ -286,7 +286,6 @@ for index in range(count):
     assert all(len(run.data.metrics) == 300 for run in runs)
 
 
-
 # --------------------------------------------------------------------------- record
 
 

@@ -209,4 +209,3 @@ def test_all_images_and_no_saliency(analysis, tiny_store, tiny_victim, defenses,
         assert arrays[f"saliency__{name}"].shape == (0, 1, 28, 28)
     assert arrays["saliency_target"].shape == arrays["saliency_images"].shape == (0, 1, 28, 28)
     assert arrays["saliency_index"].shape == (0,)
-
