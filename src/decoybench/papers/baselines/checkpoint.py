@@ -79,15 +79,22 @@ class CalibratedDetector:
     """One operating point of a baseline in the forensic evaluation's detector protocol
     (decoybench.cells.forensic): `score(x)` and `is_adversarial(x)`. `score_threshold`
     is set when the flags are exactly score > threshold, so the evaluation can derive them
-    from scores it already has."""
+    from scores it already has. With `margin_fn`, an AttackableDetector (adaptive attacks)."""
 
     score: Callable[[Tensor], Tensor]
     flag: Callable[[Tensor], Tensor]
     fpr_target: float
     score_threshold: float | None = None
+    margin_fn: Callable[[Tensor], Tensor] | None = None
 
     def is_adversarial(self, x: Tensor) -> Tensor:
         return self.flag(x)
+
+    def margin(self, x: Tensor) -> Tensor:
+        """Differentiable, > 0 exactly where `is_adversarial(x)` (the detector's `margin`)."""
+        if self.margin_fn is None:
+            raise NotImplementedError("this detector has no differentiable margin")
+        return self.margin_fn(x)
 
 
 @dataclass
@@ -120,6 +127,7 @@ class BaselineDefense:
             flag=lambda x: detector.is_adversarial(x, fpr),
             fpr_target=float(fpr),
             score_threshold=threshold,
+            margin_fn=lambda x: detector.margin(x, fpr),
         )
 
     def detectors(self) -> dict[float, CalibratedDetector]:

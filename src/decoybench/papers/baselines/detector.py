@@ -118,6 +118,20 @@ class ScoreDetector(ABC):
         point = operating_point_at(self.operating_points, fpr, owner)
         return self.score(x) > point.threshold
 
+    def differentiable_score(self, x: Tensor) -> Tensor:
+        """`score(x)` as a function an adaptive attacker can differentiate: the same value (to
+        float rounding), float64 on x's device, the autograd graph kept. Subclasses that an
+        adaptive attack targets override it (decoybench.defenses.system.AttackableDetector)."""
+        raise NotImplementedError(f"{self.name or type(self).__name__}: no differentiable score")
+
+    def margin(self, x: Tensor, fpr: float) -> Tensor:
+        """differentiable_score(x) − τ at the operating point for `fpr`, shape (N,), in x's
+        dtype on x's device: > 0 exactly where `is_adversarial(x, fpr)` (ties at 0 aside)."""
+        owner = self.name or type(self).__name__
+        point = operating_point_at(self.operating_points, fpr, owner)
+        margin = self.differentiable_score(x) - point.threshold
+        return margin.to(device=x.device, dtype=x.dtype)
+
     @staticmethod
     def _cpu(values: Tensor) -> Tensor:
         return values.detach().to("cpu", torch.float64)

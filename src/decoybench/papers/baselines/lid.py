@@ -380,3 +380,10 @@ class LIDDetector(ScoreDetector):
         features = self.scaler.transform(self.features(x, reference).numpy())
         probability = self.classifier.predict_proba(features)[:, 1]
         return self._cpu(torch.from_numpy(probability))
+
+    def differentiable_score(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
+        """`score(x, reference)`, float64 on x's device, differentiable in x (adaptive
+        attacks: decoybench.papers.baselines.margins.lid_score)."""
+        from decoybench.papers.baselines.margins import lid_score  # margins imports lid
+
+        return lid_score(self, x, reference)

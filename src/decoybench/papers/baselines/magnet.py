@@ -23,6 +23,11 @@ script: 0.001 each); to hit a *total* FPR budget α, `MagNet.calibrate(x_val, fp
 of the m detectors the budget α/m (a union bound): each flags at most ⌊α/m·N⌋ of the N clean
 validation inputs, so together they flag at most m·⌊α/m·N⌋ ≤ ⌊α·N⌋.
 
+Adaptive attacks (Carlini & Wagner 2017, "MagNet and 'efficient defenses' are not robust"):
+`differentiable_score` is each score with its autograd graph kept; `MagNet.margin(x, fpr)` is
+max_i (s_i(x) − τ_i) / σ_i, each detector's excess over its own threshold in units of its
+clean spread σ_i (> 0), so it is > 0 exactly where some detector fires (the flag).
+
 Why custom: MagNet's authors wrote Keras code (github.com/Trevillie/MagNet); ART has no MagNet
 detector, and the defense is a few small convolutional nets and two scores.
 """
@@ -119,6 +124,19 @@ class _BatchedDetector(ScoreDetector):
         if not scores:
             return torch.zeros(0, dtype=torch.float64)
         return torch.cat(scores)
+
+    def differentiable_score(self, x: Tensor) -> Tensor:
+        """`score(x)`, float64 on x's device, differentiable in x."""
+        if x.ndim != 4:
+            raise ValueError(f"expected NCHW images, got shape {tuple(x.shape)}")
+        device, dtype = placement(self._reference())
+        scores = [
+            self._batch_scores(x[start : start + self.batch_size].to(device=device, dtype=dtype))
+            for start in range(0, len(x), self.batch_size)
+        ]
+        if not scores:
+            return x.new_zeros(0, dtype=torch.float64)
+        return torch.cat(scores).to(device=x.device, dtype=torch.float64)
 
 
 class ReconstructionErrorDetector(_BatchedDetector):
@@ -239,6 +257,32 @@ class MagNet:
         location = self.score_location.to(scores.dtype).unsqueeze(1)
         scale = self.score_scale.to(scores.dtype).unsqueeze(1)
         return ((scores - location) / scale).amax(dim=0)
+
+    def _spread(self) -> tuple[Tensor, Tensor]:
+        if self.score_location is None or self.score_scale is None:
+            raise ValueError("magnet: call calibrate before score")
+        return self.score_location, self.score_scale
+
+    def differentiable_score(self, x: Tensor) -> Tensor:
+        """`score(x)`, float64 on x's device, differentiable in x."""
+        location, scale = (values.to(x.device, torch.float64) for values in self._spread())
+        scores = torch.stack([detector.differentiable_score(x) for detector in self.detectors])
+        return ((scores - location.unsqueeze(1)) / scale.unsqueeze(1)).amax(dim=0)
+
+    def margin(self, x: Tensor, fpr: float) -> Tensor:
+        """max_i (s_i(x) − τ_i) / σ_i at the operating point for the total FPR `fpr`, shape
+        (N,), in x's dtype on x's device, differentiable: > 0 exactly where `is_adversarial`
+        (some s_i > τ_i; σ_i > 0 is detector i's clean spread; ties at 0 aside)."""
+        point = operating_point_at(self.operating_points, fpr, "magnet")
+        scale = self._spread()[1].to(x.device, torch.float64)
+        thresholds = torch.tensor(
+            [share.threshold for share in point.detector_points],
+            dtype=torch.float64,
+            device=x.device,
+        )
+        scores = torch.stack([detector.differentiable_score(x) for detector in self.detectors])
+        margin = ((scores - thresholds.unsqueeze(1)) / scale.unsqueeze(1)).amax(dim=0)
+        return margin.to(dtype=x.dtype)
 
     @staticmethod
     def _flags(scores: Sequence[Tensor], points: Sequence[OperatingPoint]) -> Tensor:

@@ -28,6 +28,11 @@ Conventions matched exactly:
 Non-local means (the paper's third CIFAR10 squeezer) is left out: the authors implement it
 with OpenCV's `fastNlMeansDenoisingColored`, and OpenCV is not installed in this environment.
 `PAPER_SQUEEZERS["cifar10"]` therefore holds only the two squeezers available.
+
+Adaptive attacks (`differentiable_score`): the squeezers are piecewise constant (bit depth: zero
+gradient almost everywhere), so, as in BPDA (Athalye et al., ICML 2018, who broke feature
+squeezing this way), their forward value is kept exact and their backward pass is the
+identity (straight-through, `decoybench.attacks.bpda`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from decoybench.attacks.bpda import NonDifferentiable, bpda
 from decoybench.papers.baselines.detector import ScoreDetector, check_positive_int, placement
 
 __all__ = [
@@ -184,3 +190,39 @@ class FeatureSqueezingDetector(ScoreDetector):
         if not scores:
             return torch.zeros(0, dtype=torch.float64)
         return torch.cat(scores)
+
+    def differentiable_score(self, x: Tensor) -> Tensor:
+        """`score(x)`, float64 on x's device, differentiable in x: each squeezer's output is
+        exact in the forward pass and straight-through (identity) in the backward pass."""
+        _check_images(x)
+        self.model.eval()
+        device, dtype = placement(self.model)
+        squeezers = nn.ModuleList(_StraightThrough(squeeze) for squeeze in self._squeezers)
+        scores = []
+        with bpda(squeezers):
+            for start in range(0, len(x), self.batch_size):
+                batch = x[start : start + self.batch_size].to(device=device, dtype=dtype)
+                reference = torch.softmax(self.model(batch), dim=1)
+                distances = torch.stack(
+                    [
+                        (reference - torch.softmax(self.model(squeeze(batch)), dim=1))
+                        .abs()
+                        .sum(dim=1)
+                        for squeeze in squeezers
+                    ]
+                )
+                scores.append(distances.amax(dim=0).to(device=x.device, dtype=torch.float64))
+        if not scores:
+            return x.new_zeros(0, dtype=torch.float64)
+        return torch.cat(scores)
+
+
+class _StraightThrough(NonDifferentiable):
+    """A squeezer as a BPDA layer: under `bpda` its backward pass is the identity."""
+
+    def __init__(self, squeeze: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.squeeze = squeeze
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.squeeze(x)

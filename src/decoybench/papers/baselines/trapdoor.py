@@ -375,3 +375,10 @@ class TrapdoorDetector(ScoreDetector):
         if not scores:
             return torch.zeros(0, dtype=torch.float64)
         return torch.cat(scores)
+
+    def differentiable_score(self, x: Tensor) -> Tensor:
+        """`score(x)`, float64 on x's device, differentiable in x; the predicted label is a
+        constant of the forward pass (decoybench.papers.baselines.margins.trapdoor_score)."""
+        from decoybench.papers.baselines.margins import trapdoor_score  # margins imports this
+
+        return trapdoor_score(self, x)
