@@ -436,7 +436,7 @@ def test_trapdoor_deployments(build, tiny_victim: Path, fingerprint: str) -> Non
 
 
 def test_lid_has_no_transfer_setting(build, tiny_victim: Path, fingerprint: str) -> None:
-    with pytest.raises(ValueError, match=r"'transfer' setting; allowed kinds: forensic$"):
+    with pytest.raises(ValueError, match=r"'transfer' setting; allowed kinds: forensic, adaptive$"):
         load_system(
             model_path=tiny_victim,
             defense="lid",
