@@ -27,10 +27,7 @@ for _defense in detection_only_defenses():
             victim=lambda wildcards: model_files(wildcards.dataset, config["victim"])["weights"],
             sidecar=lambda wildcards: model_files(wildcards.dataset, config["victim"])["sidecar"],
             # What the type's build writes (`defense`, the sidecar, and any other file).
-            **{
-                key: f"results/{{dataset}}/defenses/{_defense}/{file}"
-                for key, file in defense_registry.type_of(_defense).build_outputs.items()
-            },
+            **dag.build_files("{dataset}", _defense),
             adversarial_sets=lambda wildcards, cells=_cells: [
                 whitebox_set(wildcards.dataset, attack) for _, attack in cells
             ],

@@ -187,25 +187,19 @@ def detection_cells(defense):
 
 def whitebox_set(dataset, attack):
     """The white-box adversarial set of `attack` on the undefended victim."""
-    return f"results/{dataset}/adv/{whitebox_setting(config)}/undefended/{attack}.npz"
+    return dag.adversarial_set_file(dataset, whitebox_setting(config), "undefended", attack)
 
 
 def leaderboard_row_inputs(wildcards):
     """The victim, the defense's build outputs, and every set of its cells."""
     files = model_files(wildcards.dataset, config["victim"])
-    inputs = {"victim": files["weights"], "sidecar": files["sidecar"]}
-    if wildcards.defense != "undefended":
-        entry = defense_registry.type_of(wildcards.defense)
-        inputs.update(
-            {
-                key: f"results/{wildcards.dataset}/defenses/{wildcards.defense}/{file}"
-                for key, file in entry.build_outputs.items()
-            }
-        )
     sets = leaderboard_workflow.row_sets(config, wildcards.dataset, wildcards.defense)
-    inputs["sets"] = [entry["path"] for entry in sets]
-    return inputs
-
+    return {
+        "victim": files["weights"],
+        "sidecar": files["sidecar"],
+        **dag.build_files(wildcards.dataset, wildcards.defense),
+        "sets": [entry["path"] for entry in sets],
+    }
 
 
 def non_adaptive_settings():

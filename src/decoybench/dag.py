@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from decoybench import defense_registry
 from decoybench.config import defense_type
 
 Config = dict[str, Any]
@@ -15,6 +16,19 @@ Config = dict[str, Any]
 def defense_file(dataset: str, defense: str) -> str:
     """The sidecar every defense's build writes."""
     return f"results/{dataset}/defenses/{defense}/defense.json"
+
+
+def build_files(dataset: str, defense: str) -> dict[str, str]:
+    """Every file `defense`'s type builds (its `build_outputs`), by output key; none for a
+    type without a builder (`undefended`)."""
+    entry = defense_registry.type_of(defense)
+    outputs = {} if entry is None or entry.builder is None else entry.build_outputs
+    return {key: f"results/{dataset}/defenses/{defense}/{file}" for key, file in outputs.items()}
+
+
+def adversarial_set_file(dataset: str, setting: str, defense: str, attack: str) -> str:
+    """The adversarial set of one cell."""
+    return f"results/{dataset}/adv/{setting}/{defense}/{attack}.npz"
 
 
 def cell_file(dataset: str, setting: str, defense: str, attack: str) -> str:

@@ -30,14 +30,15 @@ Two generic attacks on every detector:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from decoybench.attacks import foolbox_attacks as fb
-from decoybench.attacks.base import Attack, project
+from decoybench.attacks.base import Attack, detection_margin, project
 from decoybench.attacks.bpda import bpda
+from decoybench.attacks.iterative import random_start
 
 __all__ = [
     "CombinedCarliniWagnerL2",
@@ -65,12 +66,6 @@ class DetectorAwareClassifier(nn.Module):
 
     def detection_margin(self, x: Tensor) -> Tensor:
         return self._margin(x).to(x.dtype).reshape(len(x))
-
-
-def detection_margin(model: nn.Module, x: Tensor) -> Tensor | None:
-    """`model.detection_margin(x)` where the model carries a detector, else None."""
-    margin = getattr(model, "detection_margin", None)
-    return margin(x) if callable(margin) else None
 
 
 class CombinedLogits(nn.Module):
@@ -177,8 +172,7 @@ class OrthogonalPGD(Attack):
     def _start(self, x: Tensor, generator: torch.Generator) -> Tensor:
         if not self.random_start:
             return x.clone()
-        noise = torch.rand(x.shape, generator=generator).to(x.device, x.dtype)
-        return project(x, x + (2 * noise - 1) * self.epsilon, self.norm, self.epsilon)
+        return random_start(x, self.norm, self.epsilon, generator)
 
     def run(
         self,
@@ -276,17 +270,3 @@ class OrthogonalPGDL2(OrthogonalPGD):
     def _direction(self, gradient: Tensor) -> Tensor:
         norms = gradient.flatten(1).norm(dim=1).clamp_min(1e-12)
         return gradient / norms.view(-1, *([1] * (gradient.dim() - 1)))
-
-    def _start(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        if not self.random_start:
-            return x.clone()
-        noise = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
-        norms = noise.flatten(1).norm(dim=1).view(-1, *([1] * (x.dim() - 1)))
-        radius = torch.rand(len(x), generator=generator).to(x.device, x.dtype) * self.epsilon
-        delta = noise / norms * radius.view_as(norms)
-        return project(x, x + delta, self.norm, self.epsilon)
-
-
-def trace_of(attack: Attack) -> dict[str, Any]:
-    """The loss trace an attack kept of its last call (empty where it keeps none)."""
-    return dict(getattr(attack, "loss_trace", {}) or {})

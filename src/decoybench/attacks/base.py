@@ -78,6 +78,13 @@ def degenerate(x_adv: Tensor, tolerance: float = 1e-6) -> Tensor:
     return (flat.amax(dim=1) - flat.amin(dim=1)) <= tolerance
 
 
+def detection_margin(model: nn.Module, x: Tensor) -> Tensor | None:
+    """`model.detection_margin(x)` (> 0 where its detector flags x) for a model that carries
+    its detector (decoybench.attacks.adaptive.DetectorAwareClassifier), else None."""
+    margin = getattr(model, "detection_margin", None)
+    return margin(x) if callable(margin) else None
+
+
 @torch.no_grad()
 def choose_targets(
     mode: str, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator
@@ -170,8 +177,8 @@ class Attack(ABC):
             predicted = model(x_adv).argmax(dim=1)
             # A model that carries its detector (decoybench.attacks.adaptive): only an
             # example the detector lets through succeeds.
-            margin = getattr(model, "detection_margin", None)
-            undetected = margin(x_adv) <= 0 if callable(margin) else True
+            margin = detection_margin(model, x_adv)
+            undetected = True if margin is None else margin <= 0
         success = predicted == target if target is not None else predicted != y
         success &= ~degenerate(x_adv) & undetected
         seconds = time.perf_counter() - started

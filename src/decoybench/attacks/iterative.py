@@ -52,6 +52,20 @@ def _per_sample_norm(t: Tensor, order: float) -> Tensor:
     return torch.linalg.vector_norm(t, ord=order, dim=dims, keepdim=True).clamp_min_(1e-12)
 
 
+def random_start(x: Tensor, norm: str, epsilon: float, generator: torch.Generator) -> Tensor:
+    """A uniform draw from the ε-ball of `norm` (linf or l2) around x, clipped to [0, 1];
+    drawn on the CPU from `generator`, so the same on every device."""
+    if norm == "linf":
+        noise = torch.rand(x.shape, generator=generator) * 2 - 1
+        return (x + epsilon * noise.to(x.device, x.dtype)).clamp(0.0, 1.0)
+    direction = torch.randn(x.shape, generator=generator)
+    direction /= _per_sample_norm(direction, 2)
+    dims = x[0].numel()
+    radius = torch.rand(len(x), generator=generator) ** (1.0 / dims) * epsilon
+    noise = direction * radius.view(-1, *([1] * (x.dim() - 1)))
+    return (x + noise.to(x.device, x.dtype)).clamp(0.0, 1.0)
+
+
 class MomentumIterativeAttack(Attack):
     """Iterative signed (L∞) or L2-normalised gradient ascent with momentum, input
     diversity and translation-invariant smoothing; the engine of the DIM/TI family.
@@ -114,15 +128,7 @@ class MomentumIterativeAttack(Attack):
     # -- randomness, drawn up front on the CPU -------------------------------------------
 
     def _random_start(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        if self.norm == "linf":
-            noise = torch.rand(x.shape, generator=generator) * 2 - 1
-            return (x + self.epsilon * noise.to(x.device, x.dtype)).clamp(0.0, 1.0)
-        direction = torch.randn(x.shape, generator=generator)
-        direction /= _per_sample_norm(direction, 2)
-        dims = x[0].numel()
-        radius = torch.rand(len(x), generator=generator) ** (1.0 / dims) * self.epsilon
-        noise = direction * radius.view(-1, *([1] * (x.dim() - 1)))
-        return (x + noise.to(x.device, x.dtype)).clamp(0.0, 1.0)
+        return random_start(x, self.norm, self.epsilon, generator)
 
     def _diversity_plan(
         self, height: int, width: int, generator: torch.Generator

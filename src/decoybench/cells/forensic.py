@@ -25,7 +25,8 @@ from decoybench.metrics import (
 )
 
 
-def _batched(function: Callable[[Tensor], Tensor], x: Tensor, batch_size: int) -> np.ndarray:
+def batched(function: Callable[[Tensor], Tensor], x: Tensor, batch_size: int) -> np.ndarray:
+    """`function` over x in batches of `batch_size`, concatenated as a NumPy array."""
     device_outputs = [
         function(x[start : start + batch_size]).detach().cpu()
         for start in range(0, len(x), batch_size)
@@ -61,11 +62,11 @@ def forensic_metrics(
     if not detectors:
         return {"operating_points": []}
     first = next(iter(detectors.values()))
-    adversarial_scores = _batched(first.score, x_adv, batch_size)
+    adversarial_scores = batched(first.score, x_adv, batch_size)
     if clean_scores is None:
-        clean_scores = _batched(first.score, x_clean_test, batch_size)
+        clean_scores = batched(first.score, x_clean_test, batch_size)
     auc = roc_auc(clean_scores, adversarial_scores[successful])
-    recovered = None if recover is None else _batched(recover, x_adv, batch_size)
+    recovered = None if recover is None else batched(recover, x_adv, batch_size)
     points = []
     for fpr, detector in detectors.items():
         threshold = getattr(detector, "score_threshold", None)
@@ -73,8 +74,8 @@ def forensic_metrics(
             detected = adversarial_scores > threshold
             detected_clean = clean_scores > threshold
         else:
-            detected = _batched(detector.is_adversarial, x_adv, batch_size).astype(bool)
-            detected_clean = _batched(detector.is_adversarial, x_clean_test, batch_size)
+            detected = batched(detector.is_adversarial, x_adv, batch_size).astype(bool)
+            detected_clean = batched(detector.is_adversarial, x_clean_test, batch_size)
             detected_clean = detected_clean.astype(bool)
         point: dict[str, Any] = {
             "fpr_target": float(fpr),

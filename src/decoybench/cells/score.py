@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from decoybench.attacks.base import degenerate
 from decoybench.attacks.registry import build_from_config
-from decoybench.cells.adaptive import defender_outcome
+from decoybench.cells.adaptive import clean_rejections, defender_outcome
 from decoybench.cells.deployment import DeployedSystem, load_system
 from decoybench.cells.forensic import forensic_metrics
 from decoybench.data import load_split, read_manifest
@@ -89,7 +89,7 @@ def evaluate_adversarial_set(
         torch.as_tensor(arrays["label"]), torch.as_tensor(test.labels[arrays["index"]])
     ):
         raise ValueError(f"{adversarial_set}: labels do not match the test split of {data_dir}")
-    outcome = _cell_outcome(system.model, arrays, test.images, batch_size)
+    outcome = cell_outcome(system.model, arrays, test.images, batch_size)
     metrics = _base_metrics(cell, arrays, outcome, system.sidecar, target_model)
     if system.detectors:
         metrics["forensic"] = _forensic_block(
@@ -109,19 +109,20 @@ def evaluate_adversarial_set(
             batch_size=batch_size,
         )
     if cell["kind"] == "adaptive":
+        x_clean = to_float(test.images[outcome.index], device)
         metrics["adaptive"] = defender_outcome(
             system,
-            x_clean=to_float(test.images[outcome.index]),
-            x_adv=outcome.x_adv,
-            labels=outcome.labels,
-            targets=outcome.targets,
+            clean_correct=outcome.target_correct,
+            clean_rejected=clean_rejections(system, x_clean, batch_size),
+            fooled=outcome.target_fooled,
+            x_adv=outcome.x_adv.to(device),
             batch_size=batch_size,
         )
     write_json(out, metrics)
     return metrics
 
 
-def _cell_outcome(
+def cell_outcome(
     model: nn.Module, arrays: dict[str, np.ndarray], test_images: np.ndarray, batch_size: int
 ) -> CellOutcome:
     """Score the set's x' and its clean inputs on `model`, the cell's target."""

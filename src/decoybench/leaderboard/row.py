@@ -13,8 +13,9 @@ import torch.nn.functional as F
 
 from decoybench.attacks.adaptive import CombinedLogits, runner_up
 from decoybench.attacks.bpda import bpda
-from decoybench.cells.adaptive import defender_outcome
+from decoybench.cells.adaptive import clean_rejections, defender_outcome
 from decoybench.cells.deployment import load_system
+from decoybench.cells.score import cell_outcome
 from decoybench.data import load_split, read_manifest
 from decoybench.defenses.system import DeployedSystem
 from decoybench.io import read_npz, write_json
@@ -53,25 +54,27 @@ def score_defense_row(
     )
     test = load_split(data_dir, "test")
     count = min(n_samples, len(test))
-    x_clean = to_float(test.images[:count])
+    x_clean = to_float(test.images[:count], device)
     labels = torch.as_tensor(test.labels[:count])
+    rejected = clean_rejections(system, x_clean, batch_size)  # the same for every set
     attacks, excluded = [], []
     for entry in sets:
         arrays = read_npz(entry["path"])
         if len(arrays["index"]) < count:
             excluded.append({**_names(entry), "n": len(arrays["index"])})
             continue
-        _check_order(arrays, labels, entry["path"])
-        targets = arrays["target"][:count] if "target" in arrays else np.full(count, -1)
-        outcome = defender_outcome(
+        first = _first(arrays, count)
+        _check_order(first, labels, entry["path"])
+        outcome = cell_outcome(system.model, first, test.images, batch_size)
+        scored = defender_outcome(
             system,
-            x_clean=x_clean,
-            x_adv=torch.as_tensor(arrays["x_adv"][:count]),
-            labels=labels,
-            targets=torch.as_tensor(targets),
+            clean_correct=outcome.target_correct,
+            clean_rejected=rejected,
+            fooled=outcome.target_fooled,
+            x_adv=outcome.x_adv.to(device),
             batch_size=batch_size,
         )
-        attacks.append({**_names(entry), **outcome})
+        attacks.append({**_names(entry), **scored})
     row = {
         "defense": defense,
         "n": count,
@@ -88,10 +91,19 @@ def _names(entry: dict[str, Any]) -> dict[str, Any]:
     return {key: entry[key] for key in ("threat", "setting", "attack")}
 
 
+def _first(arrays: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
+    """The set's per-sample fields on its first `count` images (its other fields as they are)."""
+    size = len(arrays["index"])
+    return {
+        key: value[:count] if value.ndim and len(value) == size else value
+        for key, value in arrays.items()
+    }
+
+
 def _check_order(arrays: dict[str, np.ndarray], labels: torch.Tensor, path: Any) -> None:
     count = len(labels)
-    if not np.array_equal(arrays["index"][:count], np.arange(count)) or not np.array_equal(
-        arrays["label"][:count], labels.numpy()
+    if not np.array_equal(arrays["index"], np.arange(count)) or not np.array_equal(
+        arrays["label"], labels.numpy()
     ):
         raise ValueError(f"{path}: not the first {count} test images in order")
 

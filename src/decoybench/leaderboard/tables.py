@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from decoybench.io import read_json
+from decoybench.leaderboard.workflow import TABLES
 from decoybench.tables.paper import (
     MarkdownFormat,
     integer_counts,
@@ -28,8 +29,6 @@ from decoybench.tables.paper import (
     requested_outputs,
     write_tables,
 )
-
-TABLES = ("leaderboard", "adaptive_attacks")
 
 
 def _point(points: Mapping[str, Any], fpr: float) -> Any:

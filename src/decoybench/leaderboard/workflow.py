@@ -43,9 +43,9 @@ def row_sets(config: dag.Config, dataset: str, defense: str) -> list[dict[str, A
             continue
         threat = "adaptive" if setting in adaptive else "oblivious"
         if detection_only and threat == "oblivious":
-            path = f"results/{dataset}/adv/{whitebox_setting(config)}/undefended/{attack}.npz"
+            path = dag.adversarial_set_file(dataset, whitebox_setting(config), "undefended", attack)
         else:
-            path = f"results/{dataset}/adv/{setting}/{defense}/{attack}.npz"
+            path = dag.adversarial_set_file(dataset, setting, defense, attack)
         sets.append({"threat": threat, "setting": setting, "attack": attack, "path": path})
     return sets
 
