@@ -49,6 +49,10 @@ if workflow.is_main_process:
 
 
 def _alternatives(names):
+    """A wildcard constraint matching exactly `names`; nothing at all when there are none
+    (an empty constraint would leave the wildcard unconstrained)."""
+    if not names:
+        return "(?!)"
     return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
 
 
