@@ -573,7 +573,6 @@ def test_bad_config_stops_before_any_job(repository_root, tmp_path) -> None:
     assert not (tmp_path / "logs").exists() and not (tmp_path / "data").exists()
 
 
-@pytest.mark.slow  # run with -m slow: it last failed on the fixture's FPR order, fixed since
 def test_a_new_defense_type_is_its_package_folder_and_nothing_else(
     two_runs, repository_root, tmp_path
 ) -> None:
