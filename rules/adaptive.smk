@@ -57,6 +57,7 @@ rule score_leaderboard_row:
     params:
         sets=lambda wildcards: leaderboard.row_sets(config, wildcards.dataset, wildcards.defense),
         n_samples=leaderboard.leaderboard_samples(config),
+        threat_models=leaderboard.threat_models(config),
         batch_size=config["evaluation"].get("batch_size", 250),
     threads: 1
     resources:
@@ -67,11 +68,40 @@ rule score_leaderboard_row:
         "../workflow_scripts/score_leaderboard_row.py"
 
 
+rule sweep_epsilon:
+    """Adaptive attack success against ε on one defense: it must reach 100% at large ε."""
+    wildcard_constraints:
+        defense=_alternatives(leaderboard.ranked_defenses(config)),
+    input:
+        unpack(dataset_files),
+        unpack(sweep_inputs),
+    output:
+        sweep="results/{dataset}/leaderboard/sweep/{defense}.json",
+    log:
+        "logs/sweep_epsilon/{dataset}/{defense}.log",
+    benchmark:
+        "benchmarks/sweep_epsilon/{dataset}/{defense}.tsv"
+    params:
+        sweep=lambda wildcards: leaderboard.epsilon_sweep(config),
+        batch_size=config["evaluation"].get("batch_size", 250),
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../envs/decoybench.yaml"
+    script:
+        "../workflow_scripts/sweep_epsilon.py"
+
+
 rule make_leaderboard_tables:
     """The leaderboard and every scored attack, from the defenses' rows."""
     input:
         rows=lambda wildcards: [
             leaderboard.row_file(wildcards.dataset, defense)
+            for defense in leaderboard.ranked_defenses(config)
+        ],
+        sweeps=lambda wildcards: [
+            leaderboard.sweep_file(wildcards.dataset, defense)
             for defense in leaderboard.ranked_defenses(config)
         ],
     output:
@@ -81,14 +111,19 @@ rule make_leaderboard_tables:
             caption="../report/leaderboard_table.rst",
         ),
         leaderboard_md="results/{dataset}/tables/leaderboard.md",
+        worst_cases_csv="results/{dataset}/tables/worst_cases.csv",
+        worst_cases_md="results/{dataset}/tables/worst_cases.md",
         adaptive_attacks_csv="results/{dataset}/tables/adaptive_attacks.csv",
         adaptive_attacks_md="results/{dataset}/tables/adaptive_attacks.md",
+        epsilon_sweep_csv="results/{dataset}/tables/epsilon_sweep.csv",
+        epsilon_sweep_md="results/{dataset}/tables/epsilon_sweep.md",
     log:
         "logs/make_leaderboard_tables/{dataset}.log",
     benchmark:
         "benchmarks/make_leaderboard_tables/{dataset}.tsv"
     params:
         fprs=leaderboard.fprs(config),
+        threat_models=list(leaderboard.threat_models(config)),
     conda:
         "../envs/decoybench.yaml"
     script:
@@ -96,9 +131,11 @@ rule make_leaderboard_tables:
 
 
 rule plot_leaderboard:
-    """Oblivious against adaptive worst case per defense, at the first FPR."""
+    """Oblivious against adaptive worst case per defense and threat model, at the first
+    FPR; the ε sweep's curve per defense."""
     input:
         table="results/{dataset}/tables/leaderboard.csv",
+        sweep="results/{dataset}/tables/epsilon_sweep.csv",
     output:
         png=report(
             "results/{dataset}/figures/leaderboard.png",
@@ -106,12 +143,19 @@ rule plot_leaderboard:
             caption="../report/leaderboard_figure.rst",
         ),
         pdf="results/{dataset}/figures/leaderboard.pdf",
+        sweep_png=report(
+            "results/{dataset}/figures/epsilon_sweep.png",
+            category="Leaderboard",
+            caption="../report/epsilon_sweep_figure.rst",
+        ),
+        sweep_pdf="results/{dataset}/figures/epsilon_sweep.pdf",
     log:
         "logs/plot_leaderboard/{dataset}.log",
     benchmark:
         "benchmarks/plot_leaderboard/{dataset}.tsv"
     params:
         fpr=leaderboard.fprs(config)[0],
+        threat_models=list(leaderboard.threat_models(config)),
     conda:
         "../envs/decoybench.yaml"
     script:

@@ -206,6 +206,16 @@ def leaderboard_row_inputs(wildcards):
     }
 
 
+def sweep_inputs(wildcards):
+    """The victim and the defense's build outputs."""
+    files = model_files(wildcards.dataset, config["victim"])
+    return {
+        "victim": files["weights"],
+        "sidecar": files["sidecar"],
+        **dag.build_files(wildcards.dataset, wildcards.defense),
+    }
+
+
 def non_adaptive_settings():
     adaptive = leaderboard_workflow.adaptive_settings(config)
     return [name for name in config["settings"] if name not in adaptive]

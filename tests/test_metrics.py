@@ -15,6 +15,7 @@ from decoybench.metrics import (
     conditional_transfer_rate,
     mean_distortion,
     wilson_interval,
+    within_budget,
 )
 
 
@@ -297,3 +298,10 @@ def test_per_sample_worst_case_is_the_max_over_attacks_not_the_mean() -> None:
         per_sample_worst_case({"a": np.zeros(3, bool), "b": np.zeros(4, bool)})
     with pytest.raises(ValueError, match="no attack"):
         per_sample_worst_case({})
+
+
+def test_within_budget_allows_float32_round_off_only() -> None:
+    # ε = 0.3: the bound is 0.3 · (1 + 1e-5) + 1e-6 = 0.300004.
+    norms = np.array([0.0, 0.3, 0.300003, 0.300005, 1.0])
+    assert within_budget(norms, 0.3).tolist() == [True, True, True, False, False]
+    assert within_budget(norms, None).tolist() == [True] * 5

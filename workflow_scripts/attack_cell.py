@@ -21,6 +21,7 @@ with job(snakemake, artifacts=("metrics",)) as run:
         seed=run.seed,
         device=run.device,
         log_metrics=run.log_metrics,
+        log_series=run.log_series,
         source_model=inputs.get("source_model"),
         defense_path=inputs.get("defense"),
         n_samples=params.n_samples,

@@ -1,9 +1,9 @@
-"""Snakemake entry: the leaderboard figure (decoybench.leaderboard.figure)."""
+"""Snakemake entry: the leaderboard's figures (decoybench.leaderboard.figure)."""
 
-from decoybench.leaderboard.figure import plot_leaderboard
+from decoybench.leaderboard.figure import plot_epsilon_sweep, plot_leaderboard
 from decoybench.workflow import job
 
-with job(snakemake, artifacts=("png",)):
-    plot_leaderboard(
-        snakemake.input.table, snakemake.params.fpr, snakemake.output.png, snakemake.output.pdf
-    )
+inputs, outputs, params = snakemake.input, snakemake.output, snakemake.params
+with job(snakemake, artifacts=("png", "sweep_png")):
+    plot_leaderboard(inputs.table, params.fpr, params.threat_models, outputs.png, outputs.pdf)
+    plot_epsilon_sweep(inputs.sweep, params.fpr, outputs.sweep_png, outputs.sweep_pdf)

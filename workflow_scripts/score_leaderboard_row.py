@@ -16,6 +16,7 @@ with job(snakemake, artifacts=("row",)) as run:
         data_dir=Path(inputs.manifest).parent,
         sets=[{**entry, "path": path} for entry, path in zip(params.sets, paths, strict=True)],
         n_samples=params.n_samples,
+        threat_models=params.threat_models,
         out=snakemake.output.row,
         device=run.device,
         batch_size=params.batch_size,

@@ -350,3 +350,19 @@ def per_sample_worst_case(failures_by_attack: Mapping[str, Any]) -> Rate:
     if len(set(shapes.values())) != 1:
         raise ValueError(f"attacks cover different inputs: {shapes}")
     return Rate.of(np.logical_or.reduce(list(arrays.values())))
+
+
+# Float32 round-off of a projected perturbation: ‖δ‖ ≤ ε(1 + 1e-5) + 1e-6 is within ε.
+BUDGET_TOLERANCE = (1e-5, 1e-6)
+
+
+def within_budget(norms: Any, epsilon: float | None) -> np.ndarray:
+    """Per input, whether its perturbation norm ‖x'_i − x_i‖_p is within a threat model's
+    budget ε (up to float32 round-off, BUDGET_TOLERANCE); every input when ε is None
+    (an unbounded threat model). An example outside the budget is not an attack of that
+    threat model: the attacker falls back on submitting x_i itself."""
+    norms = np.asarray(norms, dtype=np.float64)
+    if epsilon is None:
+        return np.ones(norms.shape, dtype=bool)
+    relative, absolute = BUDGET_TOLERANCE
+    return norms <= epsilon * (1 + relative) + absolute

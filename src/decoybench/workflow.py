@@ -64,6 +64,9 @@ class Job:
     def log_metrics(self, metrics: dict[str, Any]) -> None:
         self.record.log_metrics(metrics)
 
+    def log_series(self, key: str, values: Any) -> None:
+        self.record.log_series(key, values)
+
     def log_params(self, params: dict[str, Any]) -> None:
         self.record.log_params(params)
 

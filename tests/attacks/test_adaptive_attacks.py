@@ -121,3 +121,23 @@ def test_bpda_recovers_the_gradient_of_a_straight_through_layer() -> None:
     assert replaced == 1
     assert torch.equal(output, model(x))  # the forward value is exact
     assert torch.allclose(through, weight.view(1, 1, 4, 4).expand(4, 1, 4, 4))
+
+
+def test_g_of_x_pgd_keeps_a_loss_trace_that_rises_to_success() -> None:
+    """One trace value per forward pass of G (Foolbox's PGD: one per step, then the last
+    check); on the toy, the mean objective G_t − max_{j≠t} G_j starts negative and ends
+    positive (the runner-up class wins, undetected)."""
+    x, y = _toy_inputs(16)
+    attack = build("combined_linf_pgd", epsilon=0.3, steps=20, abs_stepsize=0.02)
+    attack(_system(), x, y, generator=torch.Generator().manual_seed(0))
+    trace = attack.loss_trace["combined_objective"]
+    assert len(trace) >= 20
+    assert trace[0] < 0 < trace[-1]
+
+
+def test_a_sets_loss_trace_is_the_batches_step_wise_mean() -> None:
+    from decoybench.cells.craft import _mean_trace
+
+    # Batches of 3 and 1: (3·[1, 2] + 1·[5, 6]) / 4 = [2, 3]; unequal lengths concatenate.
+    assert _mean_trace([(3, [1.0, 2.0]), (1, [5.0, 6.0])]).tolist() == [2.0, 3.0]
+    assert _mean_trace([(3, [1.0]), (1, [5.0, 6.0])]).tolist() == [1.0, 5.0, 6.0]

@@ -52,6 +52,25 @@ def test_write_run_creates_exactly_one_complete_run(tracking_uri: str, tmp_path:
     assert run.info.artifact_uri.startswith(tracking.artifact_root(tmp_path / "results"))
 
 
+def test_a_series_is_one_metric_with_a_value_per_step(tracking_uri: str, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    record = JobRecord("attack")
+    record.log_metrics({"asr": 0.5})
+    record.log_series("loss_trace", [3.0, 2.5, float("nan"), 1.0])
+    spooled = tracking.spool_run(
+        record, spool_dir=tmp_path / "spool", tracking_uri=tracking_uri,
+        experiment_name=EXPERIMENT, status="FINISHED",
+    )  # fmt: skip
+    tracking.flush_spool(tmp_path / "spool")  # through the spool, as a job writes it
+
+    (run,) = _runs(tracking_uri)
+    assert run.data.metrics == {"asr": 0.5, "loss_trace": 1.0}  # the last step
+    history = MlflowClient(tracking_uri).get_metric_history(run.info.run_id, "loss_trace")
+    assert [(point.step, point.value) for point in history] == [(0, 3.0), (1, 2.5), (3, 1.0)]
+    assert not Path(spooled).exists()
+
+
 def test_write_run_creates_missing_experiment(tracking_uri: str) -> None:
     run_id = write_run(JobRecord("job"), tracking_uri=tracking_uri, experiment_name="brand-new")
     assert run_id is not None

@@ -29,7 +29,8 @@ Two generic attacks on every detector:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import ClassVar
 
 import torch
@@ -93,8 +94,29 @@ def runner_up(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     return logits.argmax(dim=1)
 
 
+@contextmanager
+def traced(
+    module: nn.Module, objective: Callable[[Tensor], Tensor], trace: list[float], size: int
+) -> Iterator[None]:
+    """While open, append the batch mean of `objective(output)` to `trace` at each forward
+    pass of `module` on a batch of `size` inputs: a solver's loss trace, for solvers (such
+    as Foolbox's) that keep theirs to themselves."""
+
+    def hook(_module: nn.Module, _inputs: object, output: Tensor) -> None:
+        if len(output) == size:
+            trace.append(float(objective(output.detach()).mean()))
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 class _OnCombinedLogits:
-    """Mixin: run the Foolbox solver of the parent class on G(x), targeted."""
+    """Mixin: run the Foolbox solver of the parent class on G(x), targeted. `loss_trace`
+    holds, per forward pass of G, the batch mean of G_t − max_{j≠t} G_j (> 0: class t wins,
+    undetected)."""
 
     targeted_modes: ClassVar[tuple[str, ...]] = fb.ALL_MODES
 
@@ -107,8 +129,12 @@ class _OnCombinedLogits:
         generator: torch.Generator,
     ) -> tuple[Tensor, Tensor]:
         target = runner_up(model, x, y) if target is None else target
-        with bpda(model):
-            return super().run(CombinedLogits(model).eval(), x, y, target, generator)  # type: ignore[misc]
+        combined = CombinedLogits(model).eval()
+        trace: list[float] = []
+        self.loss_trace = {"combined_objective": trace}
+        objective = lambda g: _classifier_objective(g, y, target)  # noqa: E731
+        with bpda(model), traced(combined, objective, trace, len(x)):
+            return super().run(combined, x, y, target, generator)  # type: ignore[misc]
 
 
 class CombinedLinfPGD(_OnCombinedLogits, fb.LinfPGD):

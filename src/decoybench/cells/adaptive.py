@@ -52,25 +52,40 @@ def defender_outcome(
     fooled: np.ndarray,
     x_adv: Tensor,
     batch_size: int = 250,
+    budgets: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Per operating point of `system` (one `no_detector` point where it has none): the
     clean rejection rate, the detection rate of the fooling x', the rejection-charged attack
-    success and its per-input failure flags (0/1, in the order of the inputs)."""
+    success and its per-input failure flags (0/1, in the order of the inputs). With
+    `budgets` (threat model → whether each x' is within its norm budget,
+    decoybench.metrics.within_budget), also the success and flags per threat model, an x'
+    outside the budget counting as the clean x_i submitted instead."""
     points: dict[str, Any] = {}
     for name, detected in _flags(system, x_adv, batch_size).items():
         detector = system.operating_points.get(name)
-        failures = defender_failures(
-            clean_correct=clean_correct,
-            clean_rejected=clean_rejected[name],
-            adversarial_fooled=fooled,
-            adversarial_detected=detected,
-        )
+        outcome = {
+            "clean_correct": clean_correct,
+            "clean_rejected": clean_rejected[name],
+            "adversarial_detected": detected,
+        }
+        failures = defender_failures(**outcome, adversarial_fooled=fooled)
+        within = {
+            budget: defender_failures(**outcome, adversarial_fooled=fooled & mask)
+            for budget, mask in (budgets or {}).items()
+        }
         points[name] = {
             "fpr_target": None if detector is None else _finite(detector.fpr_target),
             "clean_rejection": Rate.of(clean_rejected[name]).as_dict(),
             "detection_of_fooling": Rate.of(detected, fooled).as_dict(),
             "charged_attack_success": Rate.of(failures).as_dict(),
             "failures": failures.astype(int).tolist(),
+            "threat_models": {
+                budget: {
+                    "charged_attack_success": Rate.of(flags).as_dict(),
+                    "failures": flags.astype(int).tolist(),
+                }
+                for budget, flags in within.items()
+            },
         }
     return {
         "n": len(fooled),

@@ -36,6 +36,8 @@ ADVERSARIAL_SET_FIELDS = (
     "queries",
     "seconds",
 )
+# A set's loss traces (per solver step, not per sample) are stored as loss_trace.<name>.
+LOSS_TRACE = "loss_trace."
 
 
 def generate_adversarial_set(
@@ -82,7 +84,7 @@ def generate_adversarial_set(
     generator = seed_everything(derive_seed(seed, "attack", *seed_names))
     clean_correct = predict(model, images) == labels
 
-    arrays = _attack_batches(
+    arrays = attack_batches(
         attack=attack,
         model=model,
         images=images,
@@ -109,7 +111,7 @@ def generate_adversarial_set(
     )
     arrays["sanity"] = np.array(json.dumps(sanity, sort_keys=True))
     write_npz(out, arrays)
-    return _crafting_summary(arrays, count, sanity)
+    return {**_crafting_summary(arrays, count, sanity), "loss_trace": loss_traces(arrays)}
 
 
 def _crafting_model(
@@ -141,7 +143,7 @@ def _crafting_model(
     return system.crafting_model, system.sidecar
 
 
-def _attack_batches(
+def attack_batches(
     *,
     attack: Attack,
     model: nn.Module,
@@ -155,6 +157,7 @@ def _attack_batches(
     """Run `attack` on `images` batch by batch (targets chosen per batch, one generator
     throughout); the per-sample fields of the set that the attack produces, concatenated."""
     fields: dict[str, list[Any]] = {name: [] for name in ADVERSARIAL_SET_FIELDS}
+    traces: dict[str, list[tuple[int, list[float]]]] = {}
     count = len(images)
     for start in tqdm(
         range(0, count, batch_size), desc="attack", file=progress or sys.stderr, ascii=True
@@ -172,7 +175,32 @@ def _attack_batches(
             fields[name].append(getattr(result, name).numpy().astype(np.float32))
         fields["queries"].append(result.queries.numpy())
         fields["seconds"].append(np.full(len(x), result.seconds / len(x), dtype=np.float32))
-    return {name: np.concatenate(values) for name, values in fields.items() if values}
+        for key, values in (getattr(attack, "loss_trace", None) or {}).items():
+            traces.setdefault(key, []).append((len(x), list(values)))
+    arrays = {name: np.concatenate(values) for name, values in fields.items() if values}
+    for key, batches in traces.items():
+        arrays[f"{LOSS_TRACE}{key}"] = _mean_trace(batches)
+    return arrays
+
+
+def _mean_trace(batches: list[tuple[int, list[float]]]) -> np.ndarray:
+    """One loss trace from the batches' (size, trace): the step-wise mean weighted by batch
+    size where every batch has as many steps, else the batches' traces one after another."""
+    lengths = {len(trace) for _, trace in batches}
+    if len(lengths) == 1:
+        sizes = np.array([size for size, _ in batches], dtype=np.float64)
+        stacked = np.array([trace for _, trace in batches], dtype=np.float64)
+        return (sizes @ stacked / sizes.sum()).astype(np.float32)
+    return np.concatenate([np.asarray(trace, dtype=np.float32) for _, trace in batches])
+
+
+def loss_traces(arrays: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """The set's loss traces (attacks that keep one: the adaptive ones), by name."""
+    return {
+        key.removeprefix(LOSS_TRACE): arrays[key].tolist()
+        for key in arrays
+        if key.startswith(LOSS_TRACE)
+    }
 
 
 def _sanity_checks(

@@ -19,6 +19,7 @@ from decoybench.cells.score import evaluate_adversarial_set
 from decoybench.data import read_manifest
 
 LogMetrics = Callable[[dict[str, Any]], None]
+LogSeries = Callable[[str, list[float]], None]
 
 
 def run_attack_cell(
@@ -42,6 +43,7 @@ def run_attack_cell(
     batch_size: int = 250,
     sanity_samples: int = 64,
     progress: TextIO | None = None,
+    log_series: LogSeries | None = None,
 ) -> dict[str, Any]:
     """Craft the cell's adversarial set (`attack`, configured by `attack_config`, in a
     `kind` setting), then score it on the target `model`; return the cell's metrics
@@ -50,7 +52,8 @@ def run_attack_cell(
     With `source_model` the set is crafted on that bare model (a transfer setting with a
     source), else on `model` as `defense` deploys it (its file: `defense_path`). Logs the
     crafting summary, the rates and distortion, each forensic operating point and luring's
-    or multitask's rates.
+    or multitask's rates, and the attack's loss traces as MLflow step metrics
+    (`log_series`; the adaptive attacks keep one).
     """
     cell = {
         "dataset": dataset,
@@ -77,6 +80,9 @@ def run_attack_cell(
         kind=kind,
         defense_path=None if crafted_on_source else defense_path,
     )
+    for name, trace in summary.pop("loss_trace").items():
+        if log_series is not None:
+            log_series(f"loss_trace.{name}", trace)
     log_metrics({"crafting": summary})
     metrics = evaluate_adversarial_set(
         adversarial_set=adversarial_set,

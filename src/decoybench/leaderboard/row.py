@@ -3,7 +3,7 @@ its cells, and the per-sample worst case of each threat model."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +14,18 @@ import torch.nn.functional as F
 from decoybench.attacks.adaptive import CombinedLogits, runner_up
 from decoybench.attacks.bpda import bpda
 from decoybench.cells.adaptive import clean_rejections, defender_outcome
+from decoybench.cells.craft import ADVERSARIAL_SET_FIELDS
 from decoybench.cells.deployment import load_system
 from decoybench.cells.score import cell_outcome
 from decoybench.data import load_split, read_manifest
 from decoybench.defenses.system import DeployedSystem
 from decoybench.io import read_npz, write_json
-from decoybench.metrics import per_sample_worst_case
+from decoybench.metrics import per_sample_worst_case, within_budget
 from decoybench.runtime import to_float
 
 THREATS = ("oblivious", "adaptive")
+# A set's per-sample fields (its loss traces and metadata are not).
+PER_SAMPLE = frozenset({*ADVERSARIAL_SET_FIELDS, "index", "label", "source_clean_correct"})
 # ‖∇x‖ at or below this counts as no gradient (float32 round-off on [0, 1] inputs).
 ZERO_GRADIENT = 1e-12
 
@@ -35,14 +38,16 @@ def score_defense_row(
     data_dir: str | Path,
     sets: Sequence[dict[str, Any]],
     n_samples: int,
+    threat_models: Mapping[str, Mapping[str, Any]],
     out: str | Path,
     device: torch.device,
     batch_size: int = 250,
 ) -> dict[str, Any]:
-    """Score each of `sets` (threat, setting, attack, path) on the first `n_samples` test
-    images against `defense`'s adaptive deployment; the per-sample worst case per threat
-    model and operating point; written atomically to `out`. Sets of fewer images are listed
-    under `excluded`."""
+    """Score each of `sets` (knowledge `threat`: oblivious or adaptive; setting, attack,
+    path) on the first `n_samples` test images against `defense`'s adaptive deployment; the
+    per-sample worst case per knowledge, threat model (name → {norm: linf | l2 | null,
+    epsilon}: only the x' within its budget count) and operating point; written atomically
+    to `out`. Sets of fewer images are listed under `excluded`."""
     manifest = read_manifest(data_dir)
     system = load_system(
         model_path=victim,
@@ -73,6 +78,7 @@ def score_defense_row(
             fooled=outcome.target_fooled,
             x_adv=outcome.x_adv.to(device),
             batch_size=batch_size,
+            budgets=budget_masks(first, threat_models),
         )
         attacks.append({**_names(entry), **scored})
     row = {
@@ -80,7 +86,8 @@ def score_defense_row(
         "n": count,
         "attacks": attacks,
         "excluded": excluded,
-        "worst_case": worst_cases(attacks),
+        "threat_models": {name: dict(model) for name, model in threat_models.items()},
+        "worst_case": worst_cases(attacks, list(threat_models)),
         "gradient": gradient_check(system, x_clean, labels, device),
     }
     write_json(out, row)
@@ -95,7 +102,7 @@ def _first(arrays: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
     """The set's per-sample fields on its first `count` images (its other fields as they are)."""
     size = len(arrays["index"])
     return {
-        key: value[:count] if value.ndim and len(value) == size else value
+        key: value[:count] if value.ndim and len(value) == size and key in PER_SAMPLE else value
         for key, value in arrays.items()
     }
 
@@ -108,27 +115,50 @@ def _check_order(arrays: dict[str, np.ndarray], labels: torch.Tensor, path: Any)
         raise ValueError(f"{path}: not the first {count} test images in order")
 
 
-def worst_cases(attacks: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """{threat: {operating point: the per-sample worst case and the attacks it is over}}."""
+def budget_masks(
+    arrays: Mapping[str, np.ndarray], threat_models: Mapping[str, Mapping[str, Any]]
+) -> dict[str, np.ndarray]:
+    """Per threat model, whether each x' of the set is within its norm budget (the set's
+    stored per-sample `linf` / `l2`; every x' for an unbounded model, norm null)."""
+    masks = {}
+    for name, model in threat_models.items():
+        norm = model.get("norm")
+        if norm is None:
+            masks[name] = within_budget(np.zeros(len(arrays["index"])), None)
+        else:
+            masks[name] = within_budget(arrays[norm], float(model["epsilon"]))
+    return masks
+
+
+def worst_cases(
+    attacks: Sequence[dict[str, Any]], threat_models: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """{knowledge: {threat model: {operating point: the per-sample worst case over the
+    knowledge's attacks, x' outside the model's budget left out, and the attacks it is
+    over}}}."""
     result: dict[str, dict[str, Any]] = {}
     for threat in THREATS:
         of_threat = [entry for entry in attacks if entry["threat"] == threat]
         if not of_threat:
             continue
-        points: dict[str, Any] = {}
-        for point in of_threat[0]["operating_points"]:
-            failures = {
-                f"{entry['setting']}/{entry['attack']}": np.asarray(
-                    entry["operating_points"][point]["failures"], dtype=bool
-                )
-                for entry in of_threat
+        result[threat] = {
+            model: {
+                point: _worst_case(of_threat, point, model)
+                for point in of_threat[0]["operating_points"]
             }
-            points[point] = {
-                **per_sample_worst_case(failures).as_dict(),
-                "attacks": sorted(failures),
-            }
-        result[threat] = points
+            for model in threat_models
+        }
     return result
+
+
+def _worst_case(entries: Sequence[dict[str, Any]], point: str, model: str) -> dict[str, Any]:
+    failures = {
+        f"{entry['setting']}/{entry['attack']}": np.asarray(
+            entry["operating_points"][point]["threat_models"][model]["failures"], dtype=bool
+        )
+        for entry in entries
+    }
+    return {**per_sample_worst_case(failures).as_dict(), "attacks": sorted(failures)}
 
 
 def gradient_check(

@@ -1,14 +1,16 @@
-"""The leaderboard and the adaptive-attack table, from the defenses' rows
-(decoybench.leaderboard.row).
+"""The leaderboard and its companion tables, from the defenses' rows
+(decoybench.leaderboard.row) and ε sweeps (decoybench.leaderboard.sweep).
 
-Leaderboard: one row per defense (undefended included) with the clean accuracy, the clean
-false-rejection rate and the per-sample worst-case attack success (rejection charged,
-decoybench.metrics.defender_failures) under oblivious and under adaptive attacks, at each
-operating point (`fpr_<f>` columns; a label check or no detector has one point, shown in
-both); sorted by the adaptive worst case at the first FPR, most robust first. `flags`
-names the checks that failed: `weak_adaptive` (the adaptive worst case below the oblivious
-one: the adaptive attacks are weaker than ignoring the defense), `zero_gradient` (G(x) has
-no gradient on some clean inputs).
+Leaderboard: one row per defense (undefended included) at the first calibrated FPR, with
+the clean accuracy, the clean false-rejection rate and, per threat model (a norm budget:
+`linf_0.3`, `l2_2.0` by default), the per-sample worst-case attack success (rejection
+charged, decoybench.metrics.defender_failures) over the oblivious and over the adaptive
+attacks; sorted by the adaptive worst cases, most robust first. `flags` names the checks
+that failed: `weak_adaptive` (at some FPR and threat model the adaptive worst case is below
+the oblivious one: the adaptive attacks are weaker than ignoring the defense),
+`zero_gradient` (G(x) has no gradient on some clean inputs), `unsaturated_sweep` (the ε
+sweep stays under 95% at its largest ε). `worst_cases` holds every operating point in long
+form, `adaptive_attacks` every scored set, `epsilon_sweep` the sweeps.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 import pandas as pd
 
 from decoybench.io import read_json
+from decoybench.leaderboard.row import THREATS
+from decoybench.leaderboard.sweep import saturation
 from decoybench.leaderboard.workflow import TABLES
 from decoybench.tables.paper import (
     MarkdownFormat,
@@ -39,60 +43,101 @@ def _point(points: Mapping[str, Any], fpr: float) -> Any:
     return next(iter(points.values())) if len(points) == 1 else None
 
 
-def leaderboard_frame(rows: Sequence[Mapping[str, Any]], fprs: Sequence[float]) -> pd.DataFrame:
-    """The leaderboard (module docstring)."""
+def _worst(row: Mapping[str, Any], threat: str, model: str, fpr: float) -> Any:
+    return _point(row["worst_case"].get(threat, {}).get(model, {}), fpr)
+
+
+def _flags(
+    row: Mapping[str, Any], fprs: Sequence[float], saturation: Mapping[str, Any] | None
+) -> list[str]:
+    """The checks of one row that failed (module docstring)."""
+    flags = []
+    for model in row["threat_models"]:
+        for fpr in fprs:
+            oblivious, adaptive = (_worst(row, threat, model, fpr) for threat in THREATS)
+            if oblivious and adaptive and adaptive["value"] < oblivious["value"]:
+                flags.append(f"weak_adaptive({model}@fpr_{fpr:g})")
+    if row["gradient"]["zero_share"] > 0:
+        flags.append(f"zero_gradient({100 * row['gradient']['zero_share']:.0f}%)")
+    if saturation is not None and not saturation["saturated"]:
+        value, epsilon = 100 * saturation["value"], saturation["epsilon"]
+        flags.append(f"unsaturated_sweep({value:.0f}%@{epsilon:g})")
+    return flags
+
+
+def leaderboard_frame(
+    rows: Sequence[Mapping[str, Any]],
+    fprs: Sequence[float],
+    saturation: Mapping[str, Mapping[str, Any]] | None = None,
+) -> pd.DataFrame:
+    """The leaderboard (module docstring), at the first FPR; `saturation`: per defense, its
+    ε sweep's last point (decoybench.leaderboard.sweep.saturation)."""
+    fpr = fprs[0]
     records = []
     for row in rows:
         first = row["attacks"][0] if row["attacks"] else None
+        point = first and _point(first["operating_points"], fpr)
         record: dict[str, Any] = {"defense": row["defense"], "n": row["n"]}
         record.update(rate_columns("clean_accuracy", first and first["clean_accuracy"]))
-        flags = []
-        for fpr in fprs:
-            tag = f"fpr_{fpr:g}"
-            point = first and _point(first["operating_points"], fpr)
-            record.update(
-                rate_columns(f"clean_rejection_{tag}", point and point["clean_rejection"])
-            )
-            worst = {
-                threat: _point(row["worst_case"].get(threat, {}), fpr)
-                for threat in ("oblivious", "adaptive")
-            }
-            for threat, rate in worst.items():
-                record.update(rate_columns(f"{threat}_{tag}", rate))
-            oblivious, adaptive = worst["oblivious"], worst["adaptive"]
-            if oblivious and adaptive and adaptive["value"] < oblivious["value"]:
-                flags.append(f"weak_adaptive@{tag}")
-        if row["gradient"]["zero_share"] > 0:
-            flags.append(f"zero_gradient({100 * row['gradient']['zero_share']:.0f}%)")
-        record["flags"] = ", ".join(flags)
+        record.update(rate_columns("clean_rejection", point and point["clean_rejection"]))
+        for model in row["threat_models"]:
+            for threat in THREATS:
+                record.update(rate_columns(f"{threat}_{model}", _worst(row, threat, model, fpr)))
+        record["flags"] = ", ".join(_flags(row, fprs, (saturation or {}).get(row["defense"])))
         records.append(record)
     frame = pd.DataFrame(records)
     if len(frame):
-        key = f"adaptive_fpr_{fprs[0]:g}"
-        frame = frame.sort_values([key, "defense"], kind="stable", na_position="last")
+        models = list(rows[0]["threat_models"])
+        keys = [f"adaptive_{model}" for model in models]
+        frame = frame.sort_values([*keys, "defense"], kind="stable", na_position="last")
     return integer_counts(frame.reset_index(drop=True), names=("n",))
+
+
+def worst_cases_frame(rows: Sequence[Mapping[str, Any]], fprs: Sequence[float]) -> pd.DataFrame:
+    """Every worst case of the rows in long form: defense, operating point (FPR target),
+    threat model, knowledge (oblivious / adaptive), the rate and the attacks it is over."""
+    records = []
+    for row in rows:
+        for fpr in fprs:
+            for model in row["threat_models"]:
+                for threat in THREATS:
+                    worst = _worst(row, threat, model, fpr)
+                    records.append(
+                        {
+                            "defense": row["defense"],
+                            "fpr_target": fpr,
+                            "threat_model": model,
+                            "knowledge": threat,
+                            **rate_columns("attack_success", worst),
+                            "attacks": " ".join(worst["attacks"]) if worst else "",
+                        }
+                    )
+    return integer_counts(pd.DataFrame(records))
 
 
 def adaptive_attacks_frame(
     rows: Sequence[Mapping[str, Any]], fprs: Sequence[float]
 ) -> pd.DataFrame:
-    """Every scored set: defense, threat, setting, attack and its charged attack success and
-    detection of the fooling examples at each FPR column."""
+    """Every scored set at each operating point: defense, knowledge, setting, attack, FPR
+    target, the clean rejections, the detection of the examples that fool the classifier,
+    and the charged attack success, unbounded and within each threat model."""
     records = []
     for row in rows:
         for entry in row["attacks"]:
-            record = {key: entry[key] for key in ("threat", "setting", "attack")}
-            record = {"defense": row["defense"], **record}
             for fpr in fprs:
-                tag = f"fpr_{fpr:g}"
                 point = _point(entry["operating_points"], fpr)
-                record.update(
-                    rate_columns(f"success_{tag}", point and point["charged_attack_success"])
-                )
-                record.update(
-                    rate_columns(f"detected_{tag}", point and point["detection_of_fooling"])
-                )
-            records.append(record)
+                record = {
+                    "defense": row["defense"],
+                    **{key: entry[key] for key in ("threat", "setting", "attack")},
+                    "fpr_target": fpr,
+                }
+                record.update(rate_columns("clean_rejection", point and point["clean_rejection"]))
+                record.update(rate_columns("detected", point and point["detection_of_fooling"]))
+                record.update(rate_columns("success", point and point["charged_attack_success"]))
+                for model in row["threat_models"]:
+                    within = point and point["threat_models"][model]["charged_attack_success"]
+                    record.update(rate_columns(f"success_{model}", within))
+                records.append(record)
     return integer_counts(pd.DataFrame(records))
 
 
@@ -101,6 +146,15 @@ CAPTIONS = {
         "Leaderboard: per-sample worst-case attack success (misclassified and accepted, a "
         "rejected clean input charged to the defender) over the oblivious and the adaptive "
         "attacks, with 95% Wilson intervals; most robust first."
+    ),
+    "worst_cases": (
+        "Every per-sample worst case: per defense, operating point, threat model (norm "
+        "budget) and attacker knowledge, the attack success with the clean rejections "
+        "charged and the attacks it is over."
+    ),
+    "epsilon_sweep": (
+        "The adaptive attack's success against its budget ε per defense: it must reach "
+        "100% at large ε, else the attack (not the defense) is at fault."
     ),
     "adaptive_attacks": (
         "Every attack scored against each defense's deployed classifier and detector: "
@@ -115,14 +169,41 @@ def _markdown(name: str, frame: pd.DataFrame) -> str:
     return markdown_table(frame, CAPTIONS[name], MarkdownFormat(rates=rates))
 
 
+def epsilon_sweep_frame(sweeps: Sequence[Mapping[str, Any]], fprs: Sequence[float]) -> pd.DataFrame:
+    """Each defense's charged attack success at each ε of its sweep and each FPR column."""
+    records = []
+    for sweep in sweeps:
+        for point in sweep["points"]:
+            for fpr in fprs:
+                records.append(
+                    {
+                        "defense": sweep["defense"],
+                        "attack": sweep["attack"]["attack"],
+                        "epsilon": point["epsilon"],
+                        "fpr_target": fpr,
+                        **rate_columns("attack_success", _point(point["operating_points"], fpr)),
+                    }
+                )
+    return integer_counts(pd.DataFrame(records))
+
+
 def write_leaderboard_tables(
-    *, rows: Sequence[str | Path], fprs: Sequence[float], outputs: Mapping[str, str | Path]
+    *,
+    rows: Sequence[str | Path],
+    sweeps: Sequence[str | Path],
+    fprs: Sequence[float],
+    outputs: Mapping[str, str | Path],
 ) -> dict[str, pd.DataFrame]:
-    """Read the rows' JSON, write the requested tables (`<table>_csv` / `<table>_md`)."""
+    """Read the rows' and the sweeps' JSON, write the requested tables (`<table>_csv` /
+    `<table>_md`)."""
     loaded = [read_json(path) for path in rows]
+    swept = [read_json(path) for path in sweeps]
+    saturated = {sweep["defense"]: saturation(sweep) for sweep in swept}
     frames = {
-        "leaderboard": leaderboard_frame(loaded, fprs),
+        "leaderboard": leaderboard_frame(loaded, fprs, saturated),
+        "worst_cases": worst_cases_frame(loaded, fprs),
         "adaptive_attacks": adaptive_attacks_frame(loaded, fprs),
+        "epsilon_sweep": epsilon_sweep_frame(swept, fprs),
     }
     write_tables(frames, requested_outputs(outputs, TABLES, "leaderboard"), _markdown)
     return frames

@@ -8,9 +8,20 @@ from typing import Any
 from decoybench import dag, defense_registry
 from decoybench.config import defense_type, whitebox_setting
 
-TABLES = ("leaderboard", "adaptive_attacks")
-FIGURES = ("leaderboard",)
+TABLES = ("leaderboard", "worst_cases", "adaptive_attacks", "epsilon_sweep")
+FIGURES = ("leaderboard", "epsilon_sweep")
 DEFAULT_SAMPLES = 100
+# G(x) PGD from a tenth of DEEPSEC's budget to the whole input range.
+DEFAULT_SWEEP = {
+    "attack": "gx_pgd_0.3",
+    "epsilons": [0.05, 0.1, 0.2, 0.3, 0.5, 1.0],
+    "n_samples": 50,
+}
+# Carlini et al. 2019's MNIST budgets: L∞ ε = 0.3 and L2 ε = 2.
+DEFAULT_THREAT_MODELS = {
+    "linf_0.3": {"norm": "linf", "epsilon": 0.3},
+    "l2_2.0": {"norm": "l2", "epsilon": 2.0},
+}
 
 
 def adaptive_settings(config: dag.Config) -> list[str]:
@@ -29,6 +40,36 @@ def ranked_defenses(config: dag.Config) -> list[str]:
 
 def leaderboard_samples(config: dag.Config) -> int:
     return ((config["evaluation"].get("leaderboard") or {}).get("n_samples")) or DEFAULT_SAMPLES
+
+
+def threat_models(config: dag.Config) -> dict[str, dict[str, Any]]:
+    """The leaderboard's threat models: name → norm (linf, l2; null: unbounded) and ε."""
+    leaderboard = config["evaluation"].get("leaderboard") or {}
+    models = dict(leaderboard.get("threat_models") or DEFAULT_THREAT_MODELS)
+    for name, model in models.items():
+        if model.get("norm") is not None and model.get("epsilon") is None:
+            raise ValueError(
+                f"evaluation.leaderboard.threat_models.{name}: norm {model['norm']!r} needs "
+                "an epsilon (a positive number); use norm: null for an unbounded model"
+            )
+    return models
+
+
+def epsilon_sweep(config: dag.Config) -> dict[str, Any]:
+    """The ε sweep's attack (its config entry, by name), budgets and image count."""
+    leaderboard = config["evaluation"].get("leaderboard") or {}
+    sweep = {**DEFAULT_SWEEP, **(leaderboard.get("epsilon_sweep") or {})}
+    name = sweep["attack"]
+    if name not in config["attacks"]:
+        raise ValueError(
+            f"evaluation.leaderboard.epsilon_sweep.attack = {name!r} is not an attack of "
+            f"`attacks`; expected one of {', '.join(config['attacks'])}"
+        )
+    return {**sweep, "attack_config": config["attacks"][name]}
+
+
+def sweep_file(dataset: str, defense: str) -> str:
+    return f"results/{dataset}/leaderboard/sweep/{defense}.json"
 
 
 def row_sets(config: dag.Config, dataset: str, defense: str) -> list[dict[str, Any]]:

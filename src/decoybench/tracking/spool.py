@@ -74,6 +74,7 @@ def spool_run(
                     if (number := _metric_value(value)) is not None
                 },
                 "artifacts": [str(Path(path).resolve()) for path in record.artifacts],
+                "series": {str(key): list(values) for key, values in record.series.items()},
             },
         )
         return target
@@ -171,6 +172,7 @@ def _flush_locked(spool_dir: Path, summary: dict[str, Any]) -> None:
             metrics=spooled["metrics"],
             artifacts=[Path(item) for item in spooled["artifacts"]],
             start_ms=spooled["start_ms"],
+            series=spooled.get("series", {}),
         )
         run_id = write_run(
             record,

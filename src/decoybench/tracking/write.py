@@ -13,7 +13,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,8 @@ class JobRecord:
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     artifacts: list[Path] = dataclasses.field(default_factory=list)
     start_ms: int = dataclasses.field(default_factory=_now_ms)
+    # Step metrics (a curve in the MLflow UI): key -> its values at steps 0, 1, ...
+    series: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
     def log_params(self, mapping: Mapping[str, Any]) -> None:
         """Add params: nested dicts as dotted keys, lists/None as JSON, values <= 6000 chars."""
@@ -77,6 +79,11 @@ class JobRecord:
                 logger.debug("Metric %r skipped: %r is not a finite number", key, value)
                 continue
             self.metrics[_sanitize_key(key)] = number
+
+    def log_series(self, key: str, values: Sequence[Any]) -> None:
+        """Add a step metric: `values` at steps 0, 1, … (non-finite values are left out of
+        the curve, their steps kept)."""
+        self.series[_sanitize_key(key)] = [float(value) for value in values]
 
     def set_tags(self, mapping: Mapping[str, Any]) -> None:
         """Add tags (values as text, <= 8000 chars)."""
@@ -99,7 +106,7 @@ class _Plan:
 
     run_name: str
     create_tags: dict[str, str]
-    batches: list[tuple[dict[str, str], dict[str, str], dict[str, float]]]
+    batches: list[tuple[dict[str, str], dict[str, str], list[tuple[str, float, int]]]]
     uploads: list[Path]
     start_ms: int
     end_ms: int | None
@@ -152,8 +159,14 @@ def _plan(
         for key, value in record.params.items()
     ]
     metrics = [
-        (_sanitize_key(key), number)
+        (_sanitize_key(key), number, 0)
         for key, value in record.metrics.items()
+        if (number := _metric_value(value)) is not None
+    ]
+    metrics += [
+        (key, number, step)
+        for key, values in record.series.items()
+        for step, value in enumerate(values)
         if (number := _metric_value(value)) is not None
     ]
     batches = []
@@ -164,7 +177,7 @@ def _plan(
             MAX_METRICS_PER_BATCH, MAX_ENTITIES_PER_BATCH - len(batch_params) - len(batch_tags)
         )
         batch_metrics, metrics = metrics[:room], metrics[room:]
-        batches.append((dict(batch_params), dict(batch_tags), dict(batch_metrics)))
+        batches.append((dict(batch_params), dict(batch_tags), batch_metrics))
     start_ms = int(record.start_ms)
     return _Plan(record.run_name, create_tags, batches, uploads, start_ms, end_ms)
 
@@ -207,7 +220,7 @@ def _write_once(
     for params, tags, metrics in plan.batches[progress.batches_done :]:
         client.log_batch(
             run_id,
-            metrics=[Metric(key, value, plan.start_ms, 0) for key, value in metrics.items()],
+            metrics=[Metric(key, value, plan.start_ms, step) for key, value, step in metrics],
             params=[Param(key, value) for key, value in params.items()],
             tags=[RunTag(key, value) for key, value in tags.items()],
             synchronous=True,

@@ -1,0 +1,118 @@
+"""Attack success against ε for one defense: the check that the adaptive attack is not
+stopped by the defense for the wrong reason (Carlini et al. 2019, "On evaluating
+adversarial robustness", Sec. 5: success must reach 100% as ε grows; at L∞ ε = 1 any
+input can be turned into any other, so a curve that stays low is a broken attack, not a
+robust defense).
+
+One job per defense runs one attack config (G(x) PGD by default) at each ε of the sweep on
+the first n test images against the adaptive deployment and scores every operating point
+with the rejections charged, as the leaderboard does (decoybench.cells.adaptive)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from decoybench.attacks.registry import build_from_config
+from decoybench.cells.adaptive import clean_rejections, defender_outcome
+from decoybench.cells.craft import attack_batches
+from decoybench.cells.deployment import load_system
+from decoybench.cells.score import cell_outcome
+from decoybench.data import load_split, read_manifest
+from decoybench.io import write_json
+from decoybench.models.training import predict
+from decoybench.runtime import derive_seed, seed_everything, to_float
+
+# The last ε of a sweep must reach this charged success, else the sweep is flagged.
+SATURATED = 0.95
+
+
+def sweep_defense(
+    *,
+    defense: str,
+    victim: str | Path,
+    defense_path: str | Path | None,
+    data_dir: str | Path,
+    attack_config: Mapping[str, Any],
+    epsilons: Sequence[float],
+    n_samples: int,
+    seed: int,
+    out: str | Path,
+    device: torch.device,
+    batch_size: int = 250,
+) -> dict[str, Any]:
+    """Run `attack_config` at each of `epsilons` against `defense`'s adaptive deployment;
+    per ε and operating point the charged attack success; written atomically to `out`."""
+    system = load_system(
+        model_path=victim,
+        defense=defense,
+        kind="adaptive",
+        device=device,
+        data_sha256=read_manifest(data_dir)["fingerprint"],
+        defense_path=defense_path,
+    )
+    test = load_split(data_dir, "test")
+    count = min(n_samples, len(test))
+    images = to_float(test.images[:count])
+    labels = torch.as_tensor(test.labels[:count])
+    rejected = clean_rejections(system, images.to(device), batch_size)
+    model = system.crafting_model
+    points = []
+    for epsilon in epsilons:
+        attack = build_from_config(at_epsilon(attack_config, float(epsilon)))
+        arrays = attack_batches(
+            attack=attack,
+            model=model,
+            images=images,
+            labels=labels,
+            generator=seed_everything(derive_seed(seed, "sweep", defense, f"{epsilon:g}")),
+            device=device,
+            batch_size=batch_size,
+            progress=None,
+        )
+        arrays["index"] = np.arange(count)
+        arrays["label"] = labels.numpy()
+        arrays["source_clean_correct"] = (predict(model, images) == labels).numpy()
+        outcome = cell_outcome(system.model, arrays, test.images, batch_size)
+        scored = defender_outcome(
+            system,
+            clean_correct=outcome.target_correct,
+            clean_rejected=rejected,
+            fooled=outcome.target_fooled,
+            x_adv=outcome.x_adv.to(device),
+            batch_size=batch_size,
+        )
+        points.append(
+            {
+                "epsilon": float(epsilon),
+                "operating_points": {
+                    name: point["charged_attack_success"]
+                    for name, point in scored["operating_points"].items()
+                },
+            }
+        )
+    result = {"defense": defense, "attack": dict(attack_config), "n": count, "points": points}
+    write_json(out, result)
+    return result
+
+
+def at_epsilon(attack_config: Mapping[str, Any], epsilon: float) -> dict[str, Any]:
+    """The attack config at budget `epsilon`, an absolute step size scaled with it (so the
+    steps can still cross the budget: 50 steps of 0.01 never reach ε = 1)."""
+    entry = dict(attack_config)
+    if "abs_stepsize" in entry and entry.get("epsilon"):
+        entry["abs_stepsize"] = float(entry["abs_stepsize"]) * epsilon / float(entry["epsilon"])
+    entry["epsilon"] = epsilon
+    return entry
+
+
+def saturation(sweep: Mapping[str, Any]) -> dict[str, Any]:
+    """The sweep's largest ε and its lowest charged success over the operating points;
+    `saturated` when that reaches SATURATED."""
+    last = max(sweep["points"], key=lambda point: point["epsilon"])
+    value = min(rate["value"] for rate in last["operating_points"].values())
+    return {"epsilon": last["epsilon"], "value": value, "saturated": value >= SATURATED}
