@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-all mlflow-ui mlflow-flush mlflow-server pin report
+.PHONY: install run test test-all mlflow-ui mlflow-flush mlflow-server pin report readme dag
 
 # Pinned install: pyproject.toml pins the direct dependencies, requirements.lock the rest.
 $(INSTALLED): pyproject.toml requirements.lock
@@ -23,6 +23,18 @@ run: install
 test: install
 	$(BIN)/ruff check src tests workflow_scripts
 	$(BIN)/pytest
+
+# The README's leaderboard section, generated from the finished default run's tables
+# (numbers are never typed; docs/results/ keeps the tables it came from).
+readme: install
+	$(BIN)/python -m decoybench.leaderboard readme
+
+# The README's picture of the DAG: the rule graph (docs/dag.dot) drawn by Graphviz's dot.
+dag: install
+	PYTHONHASHSEED=0 $(BIN)/snakemake --rulegraph --nolock > docs/dag.dot.tmp
+	mv docs/dag.dot.tmp docs/dag.dot
+	dot -Tsvg docs/dag.dot > docs/dag.svg.tmp
+	mv docs/dag.svg.tmp docs/dag.svg
 
 # Also the tests marked slow.
 test-all: install

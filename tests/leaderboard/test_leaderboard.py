@@ -83,13 +83,13 @@ def _row(defense: str, oblivious: list[int], adaptive: list[int]) -> dict:
         }
 
     attacks = [entry("oblivious", oblivious), entry("adaptive", adaptive)]
-    models = {"any": {"norm": None}, "linf_0.3": {"norm": "linf", "epsilon": 0.3}}
+    models = [{"name": "any", "norm": None}, {"name": "linf_0.3", "norm": "linf", "epsilon": 0.3}]
     return {
         "defense": defense,
         "n": 4,
         "attacks": attacks,
         "threat_models": models,
-        "worst_case": worst_cases(attacks, list(models)),
+        "worst_case": worst_cases(attacks, ["any", "linf_0.3"]),
         "gradient": {"zero_share": 0.0},
     }
 

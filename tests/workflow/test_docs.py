@@ -1,7 +1,7 @@
 """The documentation matches the code: README.md's index table (paper table/figure → output
-file → rule → module:function), its Mermaid rule graph, config/README.md's key reference,
-docs/design.md's metric definitions, the links between the docs, and no citation of a design
-document outside the repository."""
+file → rule → module:function), its picture of the rule graph (docs/dag.dot, docs/dag.svg),
+config/README.md's key reference, docs/design.md's metric definitions, the links between the
+docs, and no citation of a design document outside the repository."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ README = REPOSITORY_ROOT / "README.md"
 RULES = REPOSITORY_ROOT / "rules"
 COMMON = RULES / "common.smk"
 CONFIG_README = REPOSITORY_ROOT / "config" / "README.md"
+DAG_DOT = REPOSITORY_ROOT / "docs" / "dag.dot"
+DAG_SVG = REPOSITORY_ROOT / "docs" / "dag.svg"
 SCHEMA = REPOSITORY_ROOT / "config" / "schema.yaml"
 DESIGN = REPOSITORY_ROOT / "docs" / "design.md"
 METRICS = REPOSITORY_ROOT / "src" / "decoybench" / "metrics.py"
@@ -249,19 +251,11 @@ def test_every_table_and_figure_has_an_index_row() -> None:
 # --- (d): the rule graph -----------------------------------------------------------------
 
 
-def _mermaid_block() -> list[str]:
-    lines = readme_lines()
-    start = lines.index("```mermaid")
-    end = lines.index("```", start + 1)
-    return [line.rstrip() for line in lines[start + 1 : end]]
-
-
-def test_the_mermaid_block_is_the_current_rule_graph() -> None:
-    """Edges come out in hash order, so the graphs are compared as multisets of lines."""
+def _rule_graph_lines(*arguments: str) -> list[str]:
     snakemake = Path(sys.executable).with_name("snakemake")
     command = [str(snakemake)] if snakemake.exists() else [sys.executable, "-m", "snakemake"]
     printed = subprocess.run(
-        [*command, "--rulegraph", "mermaid-js", "--nolock"],
+        [*command, "--rulegraph", *arguments, "--nolock"],
         cwd=REPOSITORY_ROOT,
         env={**os.environ, "PYTHONHASHSEED": "0"},
         capture_output=True,
@@ -269,15 +263,23 @@ def test_the_mermaid_block_is_the_current_rule_graph() -> None:
         timeout=120,
     )
     assert printed.returncode == 0, printed.stderr[-2000:]
-    current = [line.rstrip() for line in printed.stdout.splitlines() if line.strip()]
-    documented = [line for line in _mermaid_block() if line.strip()]
+    return [line.rstrip() for line in printed.stdout.splitlines() if line.strip()]
+
+
+def test_the_readme_picture_is_the_current_rule_graph() -> None:
+    """docs/dag.dot is the current rule graph (edges come out in hash order, so compared as
+    multisets of lines), and docs/dag.svg, drawn from it, names exactly its rules."""
+    current = _rule_graph_lines()
+    documented = [line.rstrip() for line in DAG_DOT.read_text().splitlines() if line.strip()]
     added = sorted((Counter(current) - Counter(documented)).elements())
     removed = sorted((Counter(documented) - Counter(current)).elements())
-    assert not added and not removed, (
-        "README.md's mermaid block is stale; paste the output of "
-        "`PYTHONHASHSEED=0 .venv/bin/snakemake --rulegraph mermaid-js`:\n"
-        + "\n".join([*(f"+ {line}" for line in added), *(f"- {line}" for line in removed)])
+    assert not added and not removed, "docs/dag.dot is stale; run `make dag`:\n" + "\n".join(
+        [*(f"+ {line}" for line in added), *(f"- {line}" for line in removed)]
     )
+    rules = set(re.findall(r'label = "(\w+)"', "\n".join(current)))
+    drawn = set(re.findall(r">(\w+)</text>", DAG_SVG.read_text()))
+    assert drawn == rules, f"docs/dag.svg is stale (run `make dag`): {sorted(drawn ^ rules)}"
+    assert "![The rule graph](docs/dag.svg)" in README.read_text()
 
 
 # --- (e)-(g): citations, length, config keys ---------------------------------------------

@@ -86,7 +86,8 @@ def score_defense_row(
         "n": count,
         "attacks": attacks,
         "excluded": excluded,
-        "threat_models": {name: dict(model) for name, model in threat_models.items()},
+        # A list, in config order: the JSON's mappings have their keys sorted.
+        "threat_models": [{"name": name, **model} for name, model in threat_models.items()],
         "worst_case": worst_cases(attacks, list(threat_models)),
         "gradient": gradient_check(system, x_clean, labels, device),
     }

@@ -43,6 +43,11 @@ def _point(points: Mapping[str, Any], fpr: float) -> Any:
     return next(iter(points.values())) if len(points) == 1 else None
 
 
+def model_names(row: Mapping[str, Any]) -> list[str]:
+    """The row's threat models, in config order."""
+    return [model["name"] for model in row["threat_models"]]
+
+
 def _worst(row: Mapping[str, Any], threat: str, model: str, fpr: float) -> Any:
     return _point(row["worst_case"].get(threat, {}).get(model, {}), fpr)
 
@@ -52,7 +57,7 @@ def _flags(
 ) -> list[str]:
     """The checks of one row that failed (module docstring)."""
     flags = []
-    for model in row["threat_models"]:
+    for model in model_names(row):
         for fpr in fprs:
             oblivious, adaptive = (_worst(row, threat, model, fpr) for threat in THREATS)
             if oblivious and adaptive and adaptive["value"] < oblivious["value"]:
@@ -77,17 +82,17 @@ def leaderboard_frame(
     for row in rows:
         first = row["attacks"][0] if row["attacks"] else None
         point = first and _point(first["operating_points"], fpr)
-        record: dict[str, Any] = {"defense": row["defense"], "n": row["n"]}
+        record: dict[str, Any] = {"defense": row["defense"], "n": row["n"], "fpr_target": fpr}
         record.update(rate_columns("clean_accuracy", first and first["clean_accuracy"]))
         record.update(rate_columns("clean_rejection", point and point["clean_rejection"]))
-        for model in row["threat_models"]:
+        for model in model_names(row):
             for threat in THREATS:
                 record.update(rate_columns(f"{threat}_{model}", _worst(row, threat, model, fpr)))
         record["flags"] = ", ".join(_flags(row, fprs, (saturation or {}).get(row["defense"])))
         records.append(record)
     frame = pd.DataFrame(records)
     if len(frame):
-        models = list(rows[0]["threat_models"])
+        models = model_names(rows[0])
         keys = [f"adaptive_{model}" for model in models]
         frame = frame.sort_values([*keys, "defense"], kind="stable", na_position="last")
     return integer_counts(frame.reset_index(drop=True), names=("n",))
@@ -99,7 +104,7 @@ def worst_cases_frame(rows: Sequence[Mapping[str, Any]], fprs: Sequence[float]) 
     records = []
     for row in rows:
         for fpr in fprs:
-            for model in row["threat_models"]:
+            for model in model_names(row):
                 for threat in THREATS:
                     worst = _worst(row, threat, model, fpr)
                     records.append(
@@ -134,7 +139,7 @@ def adaptive_attacks_frame(
                 record.update(rate_columns("clean_rejection", point and point["clean_rejection"]))
                 record.update(rate_columns("detected", point and point["detection_of_fooling"]))
                 record.update(rate_columns("success", point and point["charged_attack_success"]))
-                for model in row["threat_models"]:
+                for model in model_names(row):
                     within = point and point["threat_models"][model]["charged_attack_success"]
                     record.update(rate_columns(f"success_{model}", within))
                 records.append(record)
