@@ -34,8 +34,8 @@ def batch(tiny_store):
 def test_unknown_attack_and_parameter_are_rejected_with_the_allowed_ones() -> None:
     with pytest.raises(
         ValueError,
-        match=r"unknown attack 'zoo'; allowed: bim, blb, bpda, combined_cw2, combined_linf_pgd, "
-        r"cw2",
+        match=r"unknown attack 'zoo'; allowed: apgd_ce, apgd_dlr_targeted, bim, blb, bpda, "
+        r"combined_cw2, combined_linf_pgd, cw2",
     ):
         build("zoo")
     with pytest.raises(ValueError, match="no parameter 'stepz'; allowed: epsilon, steps"):

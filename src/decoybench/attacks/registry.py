@@ -12,6 +12,7 @@ from decoybench.attacks.adaptive import (
     OrthogonalPGD,
     OrthogonalPGDL2,
 )
+from decoybench.attacks.apgd import APGDCrossEntropy, APGDTargetedDLR
 from decoybench.attacks.base import Attack
 from decoybench.attacks.blb import BoxConstrainedLBFGS
 from decoybench.attacks.bpda import BPDA
@@ -57,6 +58,8 @@ ATTACK_CLASSES: tuple[type[Attack], ...] = (
     CombinedCarliniWagnerL2,
     OrthogonalPGD,
     OrthogonalPGDL2,
+    APGDCrossEntropy,
+    APGDTargetedDLR,
 )
 ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in ATTACK_CLASSES}
 
