@@ -43,7 +43,8 @@ CASES: list[tuple[Callable[[dict], None], str]] = [
     ),
     (
         lambda c: c["attacks"]["fgsm_0.1"].update(attack="zoo"),
-        "attacks.fgsm_0.1.attack = 'zoo' is not allowed; allowed values: bim, blb, bpda",
+        "attacks.fgsm_0.1.attack = 'zoo' is not allowed; allowed values: apgd_ce, "
+        "apgd_dlr_targeted, bim, blb, bpda",
     ),
     (
         lambda c: c["settings"]["transfer_s_mnist"].update(source="ghost"),
