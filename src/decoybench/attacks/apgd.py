@@ -22,8 +22,9 @@ samples not yet fooled; the labels reach F through torchattacks' `perturb` and
 `attack_single_run` (subclassed here; torchattacks is pinned at 3.3.0). torchattacks'
 success is untargeted (argmax ≠ y): APGD-DLR's targets serve that criterion, as in
 AutoAttack, so both attacks are untargeted here. torchattacks assumes (N, C, H, W) inputs
-in [0, 1] and seeds torch's global generator (restored after each call). The base class
-still scores every example (success requires margin ≤ 0).
+in [0, 1] and seeds torch's global generator (restored after each call). The example kept
+is torchattacks' last fooled iterate, not the one of lowest margin (OPGD's choice). The
+base class still scores every example (success requires margin ≤ 0).
 """
 
 from __future__ import annotations
