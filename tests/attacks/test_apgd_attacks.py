@@ -167,3 +167,12 @@ def test_apgd_rejects_what_torchattacks_cannot_run() -> None:
     with pytest.raises(ValueError, match="needs ≥ 4 classes"):
         two_classes = nn.Sequential(_ToyClassifier(), nn.Linear(CLASSES, 2))
         build("apgd_dlr_targeted", epsilon=0.3)(two_classes, x, y)
+
+
+def test_apgd_keeps_a_loss_trace_of_the_folded_margin() -> None:
+    """One value per labelled forward pass; on the detector-aware toy it ends positive."""
+    attack = build("apgd_ce", **LINF)
+    x, y = _toy_inputs()
+    attack(_system(), x, y, generator=torch.Generator().manual_seed(0))
+    trace = attack.loss_trace["wrong_class_margin"]
+    assert len(trace) >= 2 and trace[-1] > trace[0]

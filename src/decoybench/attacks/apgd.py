@@ -61,16 +61,27 @@ class _Folded(nn.Module):
         self.combined = CombinedLogits(model)
         self.detector = detector
         self.labels: Tensor | None = None
+        # Per forward pass on a labelled batch: the mean of max_{j≠y} F_j − F_y.
+        self.trace: list[float] = []
         # torchattacks reads its device off the first parameter (the toy models have none).
         self.anchor = nn.Parameter(torch.empty(0, device=device), requires_grad=False)
 
     def forward(self, x: Tensor) -> Tensor:
         logits = self.combined(x)
-        if not self.detector:
-            return logits
-        if self.labels is None or len(self.labels) != len(x):
-            raise RuntimeError("apgd: the folded G(x) was called without the batch's labels")
-        return fold_detector(logits, self.labels)
+        labelled = self.labels is not None and len(self.labels) == len(x)
+        if self.detector:
+            if not labelled:
+                raise RuntimeError("apgd: the folded G(x) was called without the batch's labels")
+            logits = fold_detector(logits, self.labels)
+        if labelled:
+            self.trace.append(float(_wrong_class_margin(logits.detach(), self.labels).mean()))
+        return logits
+
+
+def _wrong_class_margin(logits: Tensor, y: Tensor) -> Tensor:
+    """max_{j≠y} F_j − F_y per sample (> 0: fooled and, folded, unflagged)."""
+    own = logits.gather(1, y.view(-1, 1)).squeeze(1)
+    return logits.scatter(1, y.view(-1, 1), float("-inf")).amax(dim=1) - own
 
 
 @cache
@@ -141,6 +152,7 @@ class APGDCrossEntropy(Attack):
             classes = model(x[:1]).shape[1]
             detector = detection_margin(model, x[:1]) is not None
         folded = _Folded(model, detector, x.device).eval()
+        self.loss_trace = {"wrong_class_margin": folded.trace}
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         devices = range(torch.cuda.device_count()) if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=devices), bpda(model):

@@ -225,8 +225,8 @@ class DIM(MomentumIterativeAttack):
     """M-DI²-FGSM (Xie et al., CVPR 2019; the luring paper's DIM): MI-FGSM (μ = 1) with
     input diversity (p = 0.5, the DIM paper's choice; resize rate 0.9, shrink and pad).
 
-    Why custom: Foolbox has no input diversity (torchattacks' DIFGSM, not a dependency
-    of the suite, draws from torch's global generator; it is our test reference).
+    Why custom: Foolbox has no input diversity, and torchattacks' DIFGSM draws from
+    torch's global generator (it is our test reference).
     """
 
     name = "dim"
