@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -48,13 +49,20 @@ EXPECTED_JOBS = {
     "score_magnet": 1,
     "make_baseline_tables": 1,
     "plot_baseline_figures": 1,
+    "adaptive_cell": 5,
+    "score_leaderboard_row": 4,
+    "sweep_epsilon": 4,
+    "make_leaderboard_tables": 1,
+    "plot_leaderboard": 1,
 }
+ADAPTIVE = ("undefended", "attractor", "lid", "luring")
 
 
 def tiny_config(repository_root: Path) -> dict[str, Any]:
     """The default config scaled down: 300 images, 1-6 epochs, 5 PGD steps, 20 samples; two of
     the four luring approaches; the multitask defense in its three settings; the four
-    baselines (LID, FS and MagNet scoring the white-box sets, Trapdoor crafting its own)."""
+    baselines (LID, FS and MagNet scoring the white-box sets, Trapdoor crafting its own);
+    adaptive cells and leaderboard rows for four defenses (ADAPTIVE)."""
     config = copy.deepcopy(load_yaml(repository_root / "config" / "config.yaml"))
     config["name"] = "tiny"
     config["datasets"]["mnist5k"]["max_images"] = 300
@@ -72,6 +80,8 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
     }
     config["attacks"]["pgd_linf_0.3"]["steps"] = 5
     config["attacks"]["cw2c_k0"].update(steps=10, binary_search_steps=2)
+    for name in ("gx_pgd_0.3", "opgd_0.3"):
+        config["attacks"][name]["steps"] = 5
     config["defenses"] = {
         "attractor": config["defenses"]["attractor"],
         "luring": {
@@ -103,6 +113,7 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
         "transfer_public": {"kind": "transfer"},
         "greybox": {"kind": "greybox"},
         "near_whitebox": {"kind": "near_whitebox"},
+        "adaptive": {"kind": "adaptive"},
     }
     both = ["pgd_linf_0.3", "fgsm_0.1"]
     config["evaluation"] = {
@@ -124,7 +135,15 @@ def tiny_config(repository_root: Path) -> dict[str, Any]:
             {"setting": "forensic", "defense": "magnet", "attacks": both},
             {"setting": "forensic", "defense": "trapdoor", "attacks": ["fgsm_0.1"]},
             {"setting": "transfer_public", "defense": "trapdoor", "attacks": ["fgsm_0.3"]},
+            {"setting": "adaptive", "defense": "undefended",
+             "attacks": ["gx_pgd_0.3", "opgd_0.3"]},
+            *({"setting": "adaptive", "defense": name, "attacks": ["gx_pgd_0.3"]}
+              for name in ADAPTIVE[1:]),
         ],
+        "leaderboard": {
+            "n_samples": 20,
+            "epsilon_sweep": {"attack": "gx_pgd_0.3", "epsilons": [0.1, 1.0], "n_samples": 10},
+        },
         "luring_analysis": {"n_samples": 8, "saliency_samples": 2, "batch_size": 8},
         "attractor_analysis": {
             "n_samples": 8, "density_radius": 2.0, "density_samples": 4, "batch_size": 8,
@@ -337,6 +356,45 @@ def test_dag_writes_the_baseline_comparison(two_runs) -> None:
     assert (results / "tables/baseline_comparison.md").read_text().strip()
     png = (results / "figures/baseline_asr.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_dag_writes_the_leaderboard(two_runs) -> None:
+    """Each adaptive defense is ranked on the same 20 images under its oblivious sets (a
+    detection-only type's: the victim's white-box sets) and its adaptive ones; the sweep, the
+    figures, the loss trace in the set and in MLflow, and the README section all come out."""
+    from mlflow.tracking import MlflowClient
+
+    from decoybench.leaderboard.summary import readme_section
+
+    first, _ = two_runs
+    results = first / "results/mnist5k"
+    board = pd.read_csv(results / "tables/leaderboard.csv")
+    assert sorted(board["defense"]) == sorted(ADAPTIVE)
+    assert (board["n"] == 20).all() and (board["fpr_target"] == 0.05).all()
+    for column in ("oblivious_linf_0.3", "adaptive_linf_0.3", "adaptive_l2_2.0"):
+        assert (board[f"{column}_total"] == 20).all(), column
+    lid = json.loads((results / "leaderboard/lid.json").read_text())
+    assert {(entry["threat"], entry["setting"]) for entry in lid["attacks"]} == {
+        ("oblivious", "forensic"), ("adaptive", "adaptive"),
+    }  # fmt: skip
+    attacks = pd.read_csv(results / "tables/adaptive_attacks.csv")
+    assert set(attacks["fpr_target"]) == {0.05, 0.005}
+    sweep = pd.read_csv(results / "tables/epsilon_sweep.csv")
+    assert len(sweep) == len(ADAPTIVE) * 2 * 2  # defenses x ε x FPR
+    arrays = np.load(results / "adv/adaptive/undefended/gx_pgd_0.3.npz")
+    trace = arrays["loss_trace.combined_objective"]
+    assert len(trace) >= 5
+    client = MlflowClient(f"sqlite:///{first / 'results/mlflow.db'}")
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("tiny").experiment_id],
+        "attributes.run_name = 'adaptive_cell/mnist5k/adaptive/undefended/gx_pgd_0.3'",
+    )
+    history = client.get_metric_history(run.info.run_id, "loss_trace.combined_objective")
+    assert [point.value for point in history] == pytest.approx(trace.tolist())
+    for name in ("leaderboard", "epsilon_sweep"):
+        assert (results / f"figures/{name}.png").read_bytes().startswith(b"\x89PNG")
+    section = readme_section(results / "tables")
+    assert all(f"**{name}**" in section for name in ADAPTIVE)
 
 
 def test_every_job_logged_exactly_one_mlflow_run(two_runs) -> None:
