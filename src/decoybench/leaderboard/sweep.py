@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from decoybench.attacks.registry import build_from_config
+from decoybench.cells import sanity
 from decoybench.cells.adaptive import clean_rejections, defender_outcome
 from decoybench.cells.craft import attack_batches
 from decoybench.cells.deployment import load_system
@@ -101,12 +102,12 @@ def sweep_defense(
 
 
 def at_epsilon(attack_config: Mapping[str, Any], epsilon: float) -> dict[str, Any]:
-    """The attack config at budget `epsilon`, an absolute step size scaled with it (so the
-    steps can still cross the budget: 50 steps of 0.01 never reach ε = 1)."""
-    entry = dict(attack_config)
-    if "abs_stepsize" in entry and entry.get("epsilon"):
-        entry["abs_stepsize"] = float(entry["abs_stepsize"]) * epsilon / float(entry["epsilon"])
-    entry["epsilon"] = epsilon
+    """The attack config at budget `epsilon` (decoybench.cells.sanity.at_epsilon: its
+    ε-relative parameters scaled), an absolute step size scaled with it too, so the steps
+    can still cross the budget (30 steps of 0.01 never reach ε = 1)."""
+    entry = sanity.at_epsilon(dict(attack_config), epsilon)
+    if "abs_stepsize" in entry:
+        entry["abs_stepsize"] = float(entry["abs_stepsize"]) * epsilon / attack_config["epsilon"]
     return entry
 
 
