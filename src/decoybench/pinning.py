@@ -89,7 +89,7 @@ class Restoration:
 CHECKPOINT_FOLDERS = ("models", "defenses")
 # Everything a table or figure is built from, for `adversarial_sets`: the crafted sets, the
 # cells' metrics and the analysis measurements.
-ATTACK_FOLDERS = ("adv", "eval", "analysis")
+ATTACK_FOLDERS = ("adv", "eval", "analysis", "leaderboard")
 
 
 def pinned_directories(
