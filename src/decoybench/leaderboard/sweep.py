@@ -62,6 +62,7 @@ def sweep_defense(
     labels = torch.as_tensor(test.labels[:count])
     rejected = clean_rejections(system, images.to(device), batch_size)
     model = system.crafting_model
+    clean_correct = (predict(model, images) == labels).numpy()  # the same at every ε
     points = []
     for epsilon in epsilons:
         attack = build_from_config(at_epsilon(attack_config, float(epsilon)))
@@ -77,7 +78,7 @@ def sweep_defense(
         )
         arrays["index"] = np.arange(count)
         arrays["label"] = labels.numpy()
-        arrays["source_clean_correct"] = (predict(model, images) == labels).numpy()
+        arrays["source_clean_correct"] = clean_correct
         outcome = cell_outcome(system.model, arrays, test.images, batch_size)
         scored = defender_outcome(
             system,
