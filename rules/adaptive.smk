@@ -111,11 +111,23 @@ rule make_leaderboard_tables:
             caption="../report/leaderboard_table.rst",
         ),
         leaderboard_md="results/{dataset}/tables/leaderboard.md",
-        worst_cases_csv="results/{dataset}/tables/worst_cases.csv",
+        worst_cases_csv=report(
+            "results/{dataset}/tables/worst_cases.csv",
+            category="Leaderboard",
+            caption="../report/worst_cases_table.rst",
+        ),
         worst_cases_md="results/{dataset}/tables/worst_cases.md",
-        adaptive_attacks_csv="results/{dataset}/tables/adaptive_attacks.csv",
+        adaptive_attacks_csv=report(
+            "results/{dataset}/tables/adaptive_attacks.csv",
+            category="Leaderboard",
+            caption="../report/adaptive_attacks_table.rst",
+        ),
         adaptive_attacks_md="results/{dataset}/tables/adaptive_attacks.md",
-        epsilon_sweep_csv="results/{dataset}/tables/epsilon_sweep.csv",
+        epsilon_sweep_csv=report(
+            "results/{dataset}/tables/epsilon_sweep.csv",
+            category="Leaderboard",
+            caption="../report/epsilon_sweep_table.rst",
+        ),
         epsilon_sweep_md="results/{dataset}/tables/epsilon_sweep.md",
     log:
         "logs/make_leaderboard_tables/{dataset}.log",

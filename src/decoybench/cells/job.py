@@ -93,6 +93,13 @@ def run_attack_cell(
         device=device,
         defense_path=defense_path,
     )
+    _log_scores(metrics, log_metrics)
+    return metrics
+
+
+def _log_scores(metrics: dict[str, Any], log_metrics: LogMetrics) -> None:
+    """Log a scored cell's rates and distortion, each forensic and adaptive operating point
+    (without its failures) and luring's or multitask's rates."""
     log_metrics({"rates": metrics["rates"], "distortion": metrics["distortion"]})
     for point in metrics.get("forensic", {}).get("operating_points", []):
         log_metrics({f"forensic.fpr_{point['fpr_target']:g}": point})
@@ -102,7 +109,6 @@ def run_attack_cell(
         log_metrics({"multitask": metrics["multitask"]["rates"]})
     for name, point in metrics.get("adaptive", {}).get("operating_points", {}).items():
         log_metrics({f"adaptive.{name}": {k: v for k, v in point.items() if k != "failures"}})
-    return metrics
 
 
 def score_detection_only_cells(
