@@ -181,7 +181,8 @@ def test_every_attack_preset_expands_into_a_valid_config(repository_root, defaul
         expanded = expand_presets({**default_config, "attack_presets": name}, presets)
         validate_config(expanded)
     everything = expand_presets({**default_config, "attack_presets": "paper"}, presets)
-    others = [n for n in names if n != "paper"]
+    # paper = every paper's attacks; the adaptive presets are decoybench's (issue 16).
+    others = [n for n in names if n != "paper" and not n.startswith("adaptive-")]
     together = expand_presets({**default_config, "attack_presets": ",".join(others)}, presets)
     assert set(everything["attacks"]) == set(together["attacks"])  # paper = all the others
 
@@ -189,7 +190,8 @@ def test_every_attack_preset_expands_into_a_valid_config(repository_root, defaul
 def test_unknown_preset_is_named(repository_root, default_config) -> None:
     from decoybench.config import expand_presets
 
-    with pytest.raises(ConfigError, match="unknown attack preset 'nope'; allowed: deepsec-cifar10"):
+    allowed = r"unknown attack preset 'nope'; allowed: adaptive-cifar10, .*deepsec-cifar10"
+    with pytest.raises(ConfigError, match=allowed):
         expand_presets(
             {**default_config, "attack_presets": ["nope"]}, repository_root / "config" / "attacks"
         )
@@ -295,7 +297,7 @@ def test_attractors_baseline_cells(repository_root, default_config, name) -> Non
     squeezers; MagNet's detectors and the authors' schedule."""
     expanded = _merged_paper_config(repository_root, default_config, name)
     dataset = name.split("-")[1]
-    cells = expanded["evaluation"]["cells"]
+    cells = _papers_cells(expanded)
     (whitebox,) = [c for c in cells if (c["setting"], c["defense"]) == ("whitebox", "undefended")]
     trapdoor_preset = load_yaml(repository_root / "config" / "attacks" / "trapdoor.yaml")
     trapdoor_labels = [f"trapdoor.{label}" for label in trapdoor_preset["attacks"]]
@@ -337,13 +339,42 @@ def test_attractors_baseline_cells(repository_root, default_config, name) -> Non
     assert tuple(magnet[key] for key in schedule) == (100, 256, 1e-3, 0.1, 1e-9)
 
 
+def _papers_cells(expanded: dict) -> list[dict]:
+    """The cells of the paper's own evaluation: all but the adaptive (leaderboard) cells."""
+    cells = expanded["evaluation"]["cells"]
+    return [c for c in cells if expanded["settings"][c["setting"]]["kind"] != "adaptive"]
+
+
+def test_paper_configs_have_full_budget_adaptive_cells(repository_root, default_config) -> None:
+    """Issue 16: every paper config ranks its defenses (and the undefended victim) under the
+    adaptive attacks at full budget, on its data set's threat models."""
+    for path in sorted((repository_root / "config" / "paper").glob("*.yaml")):
+        expanded = _merged_paper_config(repository_root, default_config, path.stem)
+        adaptive = [
+            c for c in expanded["evaluation"]["cells"]
+            if expanded["settings"][c["setting"]]["kind"] == "adaptive"
+        ]  # fmt: skip
+        dataset = "mnist" if path.stem.endswith("mnist") else "cifar10"
+        defenses = {c["defense"] for c in adaptive}
+        assert {"undefended"} < defenses <= {"undefended", *expanded["defenses"]}, path.stem
+        for cell in adaptive:
+            assert all(label.startswith(f"adaptive-{dataset}.") for label in cell["attacks"])
+            steps = [expanded["attacks"][label].get("steps", 0) for label in cell["attacks"]]
+            assert min(steps) >= 100, (path.stem, steps)
+        board = expanded["evaluation"]["leaderboard"]
+        models = {k: v for k, v in board["threat_models"].items() if v is not None}
+        epsilon = {"mnist": 0.3, "cifar10": 8 / 255}[dataset]
+        assert any(abs(m["epsilon"] - epsilon) < 1e-6 for m in models.values()), path.stem
+        assert board["epsilon_sweep"]["attack"] == f"adaptive-{dataset}.gx_pgd"
+
+
 @pytest.mark.parametrize("name", ["luring-mnist", "luring-svhn", "luring-cifar10"])
 def test_luring_configs_have_a_table_20_trapdoor_cell(repository_root, default_config, name):
     """Table 20: one transfer cell crafted on the trapdoored model (no `source`: the public
     model) with FGSM, MIM, DIM, MIM-TI and DIM-TI at each of the preset's three ε, on as
     many images as the luring cells."""
     expanded = _merged_paper_config(repository_root, default_config, name)
-    cells = expanded["evaluation"]["cells"]
+    cells = _papers_cells(expanded)
     (trapdoor,) = [c for c in cells if c["defense"] == "trapdoor"]
     setting = expanded["settings"][trapdoor["setting"]]
     assert setting["kind"] == "transfer" and "source" not in setting
@@ -376,7 +407,7 @@ def test_paper_configs_cover_all_eighteen_attacks(repository_root, default_confi
     expanded = prepare_config(config, repository_root / "config" / "attacks")
     assert set(expanded["defenses"]) == {"attractor", *BASELINES}
     validate_config(expanded)
-    for cell in expanded["evaluation"]["cells"]:
+    for cell in _papers_cells(expanded):
         if cell["defense"] == "trapdoor":
             continue  # the Trapdoor paper's attacks only (test_attractors_baseline_cells)
         rows = set()

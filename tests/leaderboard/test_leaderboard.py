@@ -174,3 +174,19 @@ def test_the_sweep_scales_an_absolute_step_with_epsilon() -> None:
     scaled = at_epsilon(entry, 0.9)
     assert scaled["epsilon"] == 0.9 and math.isclose(scaled["abs_stepsize"], 0.03)
     assert entry["epsilon"] == 0.3  # the config entry itself is left alone
+
+
+def test_a_null_threat_model_is_dropped_and_all_null_is_an_error() -> None:
+    from decoybench.leaderboard.workflow import threat_models
+
+    def config(models: dict) -> dict:
+        return {"evaluation": {"leaderboard": {"threat_models": models}}}
+
+    merged = {"linf_0.3": None, "linf_8": {"norm": "linf", "epsilon": 8 / 255}}
+    assert list(threat_models(config(merged))) == ["linf_8"]
+    try:
+        threat_models(config({"linf_0.3": None}))
+    except ValueError as error:
+        assert "evaluation.leaderboard.threat_models" in str(error)
+    else:
+        raise AssertionError("an all-null threat_models was accepted")

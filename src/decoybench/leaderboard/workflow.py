@@ -43,9 +43,16 @@ def leaderboard_samples(config: dag.Config) -> int:
 
 
 def threat_models(config: dag.Config) -> dict[str, dict[str, Any]]:
-    """The leaderboard's threat models: name → norm (linf, l2; null: unbounded) and ε."""
+    """The leaderboard's threat models: name → norm (linf, l2; null: unbounded) and ε. A
+    null entry is dropped (a config merged over the default switches one off that way)."""
     leaderboard = config["evaluation"].get("leaderboard") or {}
-    models = dict(leaderboard.get("threat_models") or DEFAULT_THREAT_MODELS)
+    given = leaderboard.get("threat_models") or DEFAULT_THREAT_MODELS
+    models = {name: model for name, model in given.items() if model is not None}
+    if not models:
+        raise ValueError(
+            "evaluation.leaderboard.threat_models: every entry is null; expected at least one "
+            "threat model (name: {norm: linf | l2 | null, epsilon: number})"
+        )
     for name, model in models.items():
         if model.get("norm") is not None and model.get("epsilon") is None:
             raise ValueError(
