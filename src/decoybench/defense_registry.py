@@ -43,6 +43,9 @@ SETTING_KINDS: tuple[str, ...] = (
 # How a detector's score can be attacked: differentiable end to end, piecewise constant
 # (needs a straight-through / BPDA surrogate), or no continuous score at all (a label check).
 DETECTOR_GRADIENTS: tuple[str, ...] = ("differentiable", "surrogate", "label_check")
+# What an adaptive attacker differentiates (a setting's `gradient`): the deployed system
+# itself, or a type's BPDA surrogate of it (Athalye et al., ICML 2018).
+ADAPTIVE_GRADIENTS: tuple[str, ...] = ("exact", "bpda")
 _VARIANT_SUFFIX = r"([_-][A-Za-z0-9_-]+)?"
 
 
@@ -86,6 +89,9 @@ class DefenseType:
       the detector comparison table (the attractors paper's Table III).
     - `attack_settings`: keys of its settings that name an attack of config `attacks`.
     - `variants`: names `<name>_<x>` / `<name>-<x>` allowed besides `<name>`.
+    - `gradients`: the `gradient` values (ADAPTIVE_GRADIENTS) its adaptive settings may
+      have (`bpda`: its `deploy` attacks a surrogate); `deployments`: the `deployed` values
+      (`default` is the type's adaptive deployment; attractor: also `integrated`).
 
     Its tables (`tables()`) come from its paper package's `workflow` module.
     """
@@ -108,6 +114,8 @@ class DefenseType:
     variants: bool = True
     gpu: bool = True
     paper: str = ""
+    gradients: tuple[str, ...] = ("exact",)
+    deployments: tuple[str, ...] = ("default",)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
@@ -117,6 +125,11 @@ class DefenseType:
             raise ValueError(
                 f"defense type {self.name!r}: kinds {list(self.kinds)} must be a non-empty "
                 f"subset of {', '.join(SETTING_KINDS)}"
+            )
+        if "exact" not in self.gradients or set(self.gradients) - set(ADAPTIVE_GRADIENTS):
+            raise ValueError(
+                f"defense type {self.name!r}: gradients {list(self.gradients)} must hold "
+                f"'exact' and be a subset of {', '.join(ADAPTIVE_GRADIENTS)}"
             )
         if "defense" not in self.build_outputs:
             raise ValueError(f"defense type {self.name!r}: build_outputs must hold `defense`")

@@ -8,6 +8,9 @@ such layer's output f(x) by g(x) + (f(x) − g(x)).detach(): the forward value i
 f(x), the backward pass is that of the differentiable approximation g (default: the
 identity, i.e. the straight-through estimator). Outside BPDA the layers behave as
 written. Why custom: neither Foolbox nor torchattacks implements BPDA.
+
+`StraightThrough` is the same rule for a whole model: a deployed model's exact output with
+the gradient of a differentiable surrogate model (a defense's `gradient: bpda` setting).
 """
 
 from __future__ import annotations
@@ -54,6 +57,34 @@ class BitDepthReduction(NonDifferentiable):
 def _straight_through(module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> Tensor:
     surrogate = module.bpda_approximation(*inputs)
     return surrogate + (output - surrogate).detach()
+
+
+class StraightThrough(nn.Module):
+    """BPDA for a whole model (Athalye et al., ICML 2018, Sec. 4.1): forward(x) =
+    exact(x).detach() + (surrogate(x) − surrogate(x).detach()), i.e. the deployed model's
+    value exactly, back-propagating as `surrogate` (same output shape; both in eval mode
+    as given). Both are submodules, so `.to(device)` and `.eval()` reach them."""
+
+    def __init__(self, exact: nn.Module, surrogate: nn.Module) -> None:
+        super().__init__()
+        self.exact = exact
+        self.surrogate = surrogate
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            value = self.exact(x)
+        estimate = self.surrogate(x)
+        if estimate.shape != value.shape:
+            raise ValueError(
+                f"the surrogate outputs {tuple(estimate.shape)}, the exact model "
+                f"{tuple(value.shape)}"
+            )
+        return value + (estimate - estimate.detach())
+
+
+def straight_through(exact: nn.Module, surrogate: nn.Module) -> StraightThrough:
+    """`exact`'s forward values with `surrogate`'s gradient (`StraightThrough`)."""
+    return StraightThrough(exact, surrogate)
 
 
 def non_differentiable_layers(model: nn.Module) -> list[nn.Module]:

@@ -61,10 +61,13 @@ def load_system(
     device: torch.device | str,
     data_sha256: str,
     defense_path: str | Path | None = None,
+    gradient: str = "exact",
+    deployed: str = "default",
 ) -> DeployedSystem:
     """Load the checkpoint at `model_path` (verified against the dataset's fingerprint) and
     wrap it as `defense` deploys it in a setting of `kind` (module table): the registered
-    type's `deploy` (decoybench.defense_registry)."""
+    type's `deploy` (decoybench.defense_registry). `gradient` and `deployed`: an adaptive
+    setting's options (`DeployRequest`), which the type must support."""
     entry = defense_registry.type_of(defense)
     if entry is None:
         raise ValueError(
@@ -75,6 +78,7 @@ def load_system(
             f"defense {defense!r} cannot be evaluated in a {kind!r} setting; "
             f"allowed kinds: {', '.join(entry.kinds)}"
         )
+    check_deploy_options(defense, kind, gradient=gradient, deployed=deployed)
     model, sidecar = load_checkpoint(
         model_path, device=str(device), expected={"data_sha256": data_sha256}
     )
@@ -91,5 +95,29 @@ def load_system(
         model_path=Path(model_path),
         device=device,
         data_sha256=data_sha256,
+        gradient=gradient,
+        deployed=deployed,
     )
     return entry.deploy_function()(request)
+
+
+def check_deploy_options(defense: str, kind: str, *, gradient: str, deployed: str) -> None:
+    """Refuse a `gradient` / `deployed` option the defense's type has no deployment for
+    (an exact-gradient attack silently standing in for BPDA would misreport the cell)."""
+    entry = defense_registry.type_of(defense)
+    if entry is None:
+        raise ValueError(f"unknown defense {defense!r}")
+    options = (
+        ("gradient", gradient, "exact", entry.gradients),
+        ("deployed", deployed, "default", entry.deployments),
+    )
+    for key, value, default, allowed in options:
+        if value == default:
+            continue
+        if kind != "adaptive":
+            raise ValueError(f"`{key}: {value}` is an option of adaptive settings, not {kind!r}")
+        if value not in allowed:
+            raise ValueError(
+                f"defense {defense!r} (type {entry.name!r}) has no `{key}: {value}` "
+                f"deployment (no surrogate for it); its {key} values: {', '.join(allowed)}"
+            )

@@ -23,6 +23,7 @@ from decoybench.cells.adaptive import clean_rejections, defender_outcome
 from decoybench.cells.deployment import DeployedSystem, load_system
 from decoybench.cells.forensic import forensic_metrics
 from decoybench.data import load_split, read_manifest
+from decoybench.defenses.system import deploy_options
 from decoybench.io import read_npz, write_json
 from decoybench.metrics import (
     accuracy,
@@ -69,7 +70,9 @@ def evaluate_adversarial_set(
     a `cell["kind"]` setting (decoybench.cells.deployment), written atomically to `out`.
 
     `cell` names the table cell (dataset, setting, kind, defense, attack, ...) and is
-    stored with the metrics, so tables aggregate cells without re-reading the config.
+    stored with the metrics, so tables aggregate cells without re-reading the config; an
+    adaptive cell's `gradient` and `deployed` (decoybench.defenses.system.deploy_options)
+    pick its deployment.
     `system`: the target as `load_system` deployed it for this cell's defense and kind, to
     reuse one across cells (its detector's clean test scores are then computed once).
     """
@@ -82,6 +85,7 @@ def evaluate_adversarial_set(
             device=device,
             data_sha256=manifest["fingerprint"],
             defense_path=defense_path,
+            **deploy_options(cell),
         )
     arrays = read_npz(adversarial_set)
     test = load_split(data_dir, "test")

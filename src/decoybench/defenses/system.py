@@ -74,7 +74,10 @@ class DeployedSystem:
 @dataclass(frozen=True)
 class DeployRequest:
     """A defense type's `deploy` input: the victim checkpoint loaded and verified, the
-    config name of the defense, the setting kind and the defense's sidecar file."""
+    config name of the defense, the setting kind and the defense's sidecar file; for an
+    `adaptive` setting, its `gradient` (exact, or bpda: attack the type's BPDA surrogate,
+    Athalye et al. 2018) and `deployed` (default, or a type's alternative deployment:
+    attractor's `integrated` M_(d,r)), checked by `load_system` against the type."""
 
     victim: nn.Module
     victim_sidecar: dict[str, Any]
@@ -84,6 +87,8 @@ class DeployRequest:
     model_path: Path
     device: torch.device | str
     data_sha256: str
+    gradient: str = "exact"
+    deployed: str = "default"
 
     @property
     def name(self) -> str:
@@ -106,6 +111,15 @@ class BuildJob:
     seed: int
     attacks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     progress: TextIO | None = None
+
+
+# The keys of an adaptive setting that reach `DeployRequest` (config/schema.yaml).
+DEPLOY_OPTIONS = ("gradient", "deployed")
+
+
+def deploy_options(setting: Mapping[str, Any] | None) -> dict[str, str]:
+    """The `DeployRequest` options a setting's config entry gives (`DEPLOY_OPTIONS`)."""
+    return {key: str(setting[key]) for key in DEPLOY_OPTIONS if key in (setting or {})}
 
 
 def operating_point_name(fpr: float) -> str:
