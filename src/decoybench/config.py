@@ -147,6 +147,13 @@ def cross_check(config: dict[str, Any]) -> None:
     for name, setting in config["settings"].items():
         if "source" in setting:
             _require_known("model", setting["source"], config["models"], f"settings.{name}.source")
+        if setting.get("ensemble_with_public") and (
+            setting["kind"] != "transfer" or "source" not in setting
+        ):
+            raise ConfigError(
+                f"invalid config: settings.{name}.ensemble_with_public needs kind transfer and "
+                "a `source` model (the substitute averaged with the public model)"
+            )
     sizes: dict[tuple[str, str, str], Any] = {}
     for index, cell in enumerate(config["evaluation"]["cells"]):
         where = f"evaluation.cells.{index}"
@@ -179,6 +186,11 @@ def cross_check(config: dict[str, Any]) -> None:
                 f"invalid config: {where}: transfer setting {cell['setting']!r} has no `source` "
                 f"model, and defense {defense!r} publishes no model to craft on; give "
                 f"settings.{cell['setting']}.source (a key of `models`)"
+            )
+        if setting.get("ensemble_with_public") and not entry.publishes_model:
+            raise ConfigError(
+                f"invalid config: {where}: setting {cell['setting']!r} averages the source "
+                f"with the public model, and defense {defense!r} publishes none"
             )
         for position, attack in enumerate(cell["attacks"]):
             _require_known("attack", attack, config["attacks"], f"{where}.attacks.{position}")

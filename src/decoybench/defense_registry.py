@@ -38,6 +38,7 @@ SETTING_KINDS: tuple[str, ...] = (
     "transfer",
     "greybox",
     "near_whitebox",
+    "decision",
     "adaptive",
 )
 # How a detector's score can be attacked: differentiable end to end, piecewise constant

@@ -17,6 +17,7 @@ from decoybench.attacks.base import Attack
 from decoybench.attacks.blb import BoxConstrainedLBFGS
 from decoybench.attacks.bpda import BPDA
 from decoybench.attacks.cw2_combined import CombinedLossCarliniWagnerL2
+from decoybench.attacks.decision import HopSkipJump
 from decoybench.attacks.eco import ECO
 from decoybench.attacks.iterative import DIM, DIMTI, MIMTI
 from decoybench.attacks.jsma import JSMA
@@ -51,6 +52,7 @@ ATTACK_CLASSES: tuple[type[Attack], ...] = (
     BPDA,
     SPSA,
     ECO,
+    HopSkipJump,
     JSMA,
     BoxConstrainedLBFGS,
     OptMargin,

@@ -19,6 +19,8 @@ from decoybench.cells.sanity import adversarial_set_checks
 from decoybench.data import load_split, read_manifest
 from decoybench.io import write_npz
 from decoybench.metrics import attack_success_rate, mean_distortion
+from decoybench.models.checkpoint import load_checkpoint
+from decoybench.models.ensemble import LogitEnsemble
 from decoybench.models.training import predict
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
@@ -56,12 +58,15 @@ def generate_adversarial_set(
     defense: str = "undefended",
     kind: str = "whitebox",
     defense_path: str | Path | None = None,
+    ensemble_source: str | Path | None = None,
 ) -> dict[str, Any]:
     """Attack `model_path` on the first `n_samples` test images; write the set atomically.
 
     The attacked system is the checkpoint as `defense` deploys it in a `kind` setting
     (decoybench.cells.deployment); in a transfer setting it is the bare source model, or,
-    with `defense_path`, the defense's public model (luring: T = M∘P).
+    with `defense_path`, the defense's public model (luring: T = M∘P), averaged with the
+    `ensemble_source` checkpoint when one is given (`LogitEnsemble`). A `decision` setting
+    takes decision-based (gradient-free) attacks only.
 
     The set stores x_adv (float32 in [0, 1]), the clean index and label, success on the
     crafting model, whether that model got the clean input right, L0/L2/L∞, queries and
@@ -75,12 +80,17 @@ def generate_adversarial_set(
         defense=defense,
         kind=kind,
         defense_path=defense_path,
+        ensemble_source=ensemble_source,
     )
     test = load_split(data_dir, "test")
     count = len(test) if n_samples is None else min(n_samples, len(test))
     images = to_float(test.images[:count])
     labels = torch.as_tensor(test.labels[:count])
     attack = build_from_config(attack_config)
+    if kind == "decision" and not attack.gradient_free:
+        raise ValueError(
+            f"attack {attack.name!r} uses gradients; a decision setting queries labels only"
+        )
     generator = seed_everything(derive_seed(seed, "attack", *seed_names))
     clean_correct = predict(model, images) == labels
 
@@ -122,10 +132,12 @@ def _crafting_model(
     defense: str,
     kind: str,
     defense_path: str | Path | None,
+    ensemble_source: str | Path | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The model an attack differentiates, and its sidecar: the checkpoint as `defense`
     deploys it in a `kind` setting; in a transfer setting the bare source model, or, given
-    the defense file, the model that defense publishes (luring's T = M∘P)."""
+    the defense file, the model that defense publishes (luring's T = M∘P), with
+    `ensemble_source` the logit mean of that model and the source checkpoint."""
     manifest = read_manifest(data_dir)
     crafted_on_source = kind == "transfer" and defense_path is None
     system = load_system(
@@ -139,8 +151,23 @@ def _crafting_model(
     if kind == "transfer" and not crafted_on_source:
         if system.public is None:
             raise ValueError(f"defense {defense!r} publishes no model for a transfer attack")
+        if ensemble_source is not None:
+            source, source_sidecar = load_checkpoint(
+                ensemble_source,
+                device=str(device),
+                expected={"data_sha256": manifest["fingerprint"]},
+            )
+            return _ensemble(system.public, system.public_sidecar, source, source_sidecar)
         return system.public, system.public_sidecar
     return system.crafting_model, system.sidecar
+
+
+def _ensemble(
+    public: nn.Module, public_sidecar: dict[str, Any], source: nn.Module, source_sidecar: dict
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The logit mean of the public model and the source (Liu et al. 2017), named after both."""
+    names = [public_sidecar.get("name", "public"), source_sidecar.get("name", "source")]
+    return LogitEnsemble([public, source.eval()]).eval(), {"name": f"ensemble[{'+'.join(names)}]"}
 
 
 def attack_batches(

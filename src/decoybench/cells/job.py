@@ -44,13 +44,16 @@ def run_attack_cell(
     sanity_samples: int = 64,
     progress: TextIO | None = None,
     log_series: LogSeries | None = None,
+    ensemble_with_public: bool = False,
 ) -> dict[str, Any]:
     """Craft the cell's adversarial set (`attack`, configured by `attack_config`, in a
     `kind` setting), then score it on the target `model`; return the cell's metrics
     (written to `out`, with the cell's names).
 
     With `source_model` the set is crafted on that bare model (a transfer setting with a
-    source), else on `model` as `defense` deploys it (its file: `defense_path`). Logs the
+    source), else on `model` as `defense` deploys it (its file: `defense_path`); with
+    `ensemble_with_public` on the logit mean of that source and the defense's public model
+    (`decoybench.models.ensemble.LogitEnsemble`; the cell says so). Logs the
     crafting summary, the rates and distortion, each forensic operating point and luring's
     or multitask's rates, and the attack's loss traces as MLflow step metrics
     (`log_series`; the adaptive attacks keep one).
@@ -63,7 +66,9 @@ def run_attack_cell(
         "attack": attack,
         "attack_config": attack_config,
     }
-    crafted_on_source = source_model is not None
+    if ensemble_with_public:
+        cell["ensemble_with_public"] = True
+    crafted_on_source = source_model is not None and not ensemble_with_public
     summary = generate_adversarial_set(
         model_path=source_model if crafted_on_source else model,
         data_dir=data_dir,
@@ -79,6 +84,7 @@ def run_attack_cell(
         defense=defense,
         kind=kind,
         defense_path=None if crafted_on_source else defense_path,
+        ensemble_source=source_model if ensemble_with_public else None,
     )
     for name, trace in summary.pop("loss_trace").items():
         if log_series is not None:

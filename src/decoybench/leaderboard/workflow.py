@@ -24,6 +24,11 @@ DEFAULT_THREAT_MODELS = {
 }
 
 
+# Kinds whose attacker knows more than the paper's own threat model: the adaptive one, and
+# a decision-based attacker querying the deployed classifier (luring's hidden M).
+ADAPTIVE_KNOWLEDGE_KINDS = ("adaptive", "decision")
+
+
 def adaptive_settings(config: dag.Config) -> list[str]:
     return [name for name, setting in config["settings"].items() if setting["kind"] == "adaptive"]
 
@@ -80,10 +85,14 @@ def sweep_file(dataset: str, defense: str) -> str:
 
 
 def row_sets(config: dag.Config, dataset: str, defense: str) -> list[dict[str, Any]]:
-    """Each adversarial set of `defense`'s cells: its threat (`adaptive` for a cell of an
-    adaptive setting, else `oblivious`), setting, attack and path. A detection-only type's
-    oblivious cells are the victim's white-box sets."""
-    adaptive = set(adaptive_settings(config))
+    """Each adversarial set of `defense`'s cells: its threat (`adaptive` for a cell of a
+    setting of `ADAPTIVE_KNOWLEDGE_KINDS`, else `oblivious`), setting, attack and path. A
+    detection-only type's oblivious cells are the victim's white-box sets."""
+    adaptive = {
+        name
+        for name, setting in config["settings"].items()
+        if setting["kind"] in ADAPTIVE_KNOWLEDGE_KINDS
+    }
     detection_only = defense_registry.get(defense_type(defense)).detection_only
     sets = []
     for setting, name, attack in dag.evaluation_cells(config):

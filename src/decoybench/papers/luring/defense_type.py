@@ -7,7 +7,7 @@ DEFENSE_TYPES = (
         name="luring",
         title="Luring",
         summary="component P before the hidden target M; T = M∘P is public",
-        kinds=("transfer", "adaptive"),
+        kinds=("transfer", "decision", "adaptive"),
         schema="luring.schema.yaml",
         builder="decoybench.papers.luring.system:build",
         build_outputs={"defense": "defense.json", "component": "defense.safetensors"},

@@ -11,6 +11,7 @@ TABLES = (
     "luring_distortion",
     "luring_logits",
     "luring_claims",
+    "luring_adaptive",
 )
 FIGURES = ("luring_rates", "luring_distortion", "luring_saliency")
 

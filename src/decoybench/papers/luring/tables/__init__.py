@@ -18,11 +18,14 @@ Tables (name: what it reproduces):
 * ``luring_distortion``: Table 9 and Figure 3 (left), mean l0, l2, l∞ of the attack;
 * ``luring_logits``: Table 10, the rate of examples with Ω_c(Luring) above the others';
 * ``luring_claims``: the paper's qualitative claims against explicit thresholds.
+* ``luring_adaptive``: issue 16, the strongest transfers from T (inside the threat model)
+  and a decision-based attack on M's labels (outside it), labelled.
 
 `decoybench.tables.paper` writes them: the CSV with each rate's value, 95% interval,
 count and total; the Markdown with `format_rate` under a one-line caption.
 
 Modules: `inputs` (the cells and sidecars, shared helpers), one per table family
-(`agreement`, `characterization`, `defense`, `distortion`, `logits`, `claims`) and `write`
+(`agreement`, `characterization`, `defense`, `distortion`, `logits`, `claims`, `threat`)
+and `write`
 (assembling, Markdown, writing).
 """

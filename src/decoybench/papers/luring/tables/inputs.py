@@ -27,6 +27,7 @@ __all__ = [
     "epsilon_key",
     "epsilon_order",
     "is_luring_defense",
+    "is_paper_cell",
     "load_inputs",
     "middle_epsilon",
     "none_to_nan",
@@ -98,6 +99,7 @@ class LuringCell:
     epsilon: float | None
     norm: str | None
     metrics: Cell = field(repr=False)
+    kind: str = "transfer"  # transfer (crafted on T, or T and a substitute) or decision (M)
 
     @property
     def luring(self) -> dict[str, Any]:
@@ -133,14 +135,30 @@ class Inputs:
     luring: list[LuringCell]
     whitebox: list[Cell]
     sidecars: dict[str, dict[str, Any]]  # defense name -> defense.json, in given order
+    # Every luring cell, the paper's and the issue-16 ones (`is_paper_cell`).
+    threat: list[LuringCell] = field(default_factory=list)
+
+
+def is_paper_cell(cell: LuringCell) -> bool:
+    """Whether a luring cell is of the paper's evaluation: crafted on T alone (not on an
+    ensemble with a substitute, not in a decision setting) by an attack of no raised
+    confidence (C&W κ > 0 is the κ sweep beyond the paper's attacks)."""
+    config = cell.metrics["cell"].get("attack_config") or {}
+    return (
+        cell.kind == "transfer"
+        and not cell.metrics["cell"].get("ensemble_with_public")
+        and not config.get("confidence")
+    )
 
 
 def load_inputs(cells: Iterable[str | Path], defenses: Mapping[str, str | Path]) -> Inputs:
-    """Read the sidecars and the cells: keep a luring defense's transfer cells that have a
-    `luring` entry and a sidecar in `defenses`, and the white-box cells on the undefended M;
-    ignore every other cell. A cell whose approach differs from its sidecar's is an error."""
+    """Read the sidecars and the cells: keep a luring defense's transfer and decision cells
+    that have a `luring` entry and a sidecar in `defenses` (all in `threat`, the paper's in
+    `luring`: `is_paper_cell`), and the white-box cells on the undefended M; ignore every
+    other cell. A cell whose approach differs from its sidecar's is an error."""
     sidecars = {name: read_json(path) for name, path in defenses.items()}
     luring: list[LuringCell] = []
+    threat: list[LuringCell] = []
     whitebox: list[Cell] = []
     for path in [cells] if isinstance(cells, (str, Path)) else cells:
         metrics = read_json(path)
@@ -151,7 +169,7 @@ def load_inputs(cells: Iterable[str | Path], defenses: Mapping[str, str | Path])
             continue
         if (
             not is_luring_defense(defense)
-            or identity.get("kind") != "transfer"
+            or identity.get("kind") not in ("transfer", "decision")
             or "luring" not in metrics
             or defense not in sidecars
         ):
@@ -164,16 +182,18 @@ def load_inputs(cells: Iterable[str | Path], defenses: Mapping[str, str | Path])
                 f"approach {declared!r}"
             )
         epsilon = attack.get("epsilon")
-        luring.append(
-            LuringCell(
-                setting=str(identity.get("setting", "")),
-                defense=defense,
-                approach=str(approach),
-                attack=str(attack.get("name", "")),
-                label=str(identity["attack"]),
-                epsilon=None if epsilon is None else float(epsilon),
-                norm=attack.get("norm"),
-                metrics=metrics,
-            )
+        cell = LuringCell(
+            setting=str(identity.get("setting", "")),
+            defense=defense,
+            approach=str(approach),
+            attack=str(attack.get("name", "")),
+            label=str(identity["attack"]),
+            epsilon=None if epsilon is None else float(epsilon),
+            norm=attack.get("norm"),
+            metrics=metrics,
+            kind=str(identity["kind"]),
         )
-    return Inputs(luring=luring, whitebox=whitebox, sidecars=sidecars)
+        threat.append(cell)
+        if is_paper_cell(cell):
+            luring.append(cell)
+    return Inputs(luring=luring, whitebox=whitebox, sidecars=sidecars, threat=threat)

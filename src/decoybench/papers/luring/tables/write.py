@@ -18,6 +18,7 @@ from decoybench.papers.luring.tables.defense import defense_table
 from decoybench.papers.luring.tables.distortion import distortion_table
 from decoybench.papers.luring.tables.inputs import load_inputs
 from decoybench.papers.luring.tables.logits import logits_table
+from decoybench.papers.luring.tables.threat import threat_table
 from decoybench.papers.luring.workflow import TABLES
 from decoybench.tables.paper import (
     MarkdownFormat,
@@ -53,6 +54,9 @@ CAPTIONS = {
     "Luring than for the other approaches (all of them, then each one), per class c.",
     "luring_claims": "Luring paper, qualitative claims (Sec. 3.1, 3.3, 4.3, Appendix G) "
     "checked against explicit thresholds.",
+    "luring_adaptive": "Luring paper's defense (issue 16): inside the threat model, transfers "
+    "from T (MIM-W, C&W κ sweep, T + substitute ensemble); outside it, a decision-based "
+    "attack on M's labels. Success = fools M undetected (1 − DAC); fooled M = 1 − AC_M.",
 }
 
 
@@ -82,6 +86,7 @@ def build_luring_tables(
         "luring_distortion": distortion_table(inputs, paper_dataset),
         "luring_logits": logits_table(analysis, paper_dataset),
         "luring_claims": claims_table(agreement, characterization, defense),
+        "luring_adaptive": threat_table(inputs),
     }
     return {name: integer_counts(frame, INTEGER_COLUMNS) for name, frame in frames.items()}
 
@@ -107,6 +112,9 @@ _MARKDOWN_FORMATS: dict[str, MarkdownFormat] = {
     ),
     "luring_logits": MarkdownFormat(rates=("rate",), percents=("paper_rate",)),
     "luring_claims": MarkdownFormat(decimals=("measured", "threshold")),
+    "luring_adaptive": MarkdownFormat(
+        rates=("success", "fooled_m"), decimals=("confidence", "queries_per_sample")
+    ),
 }
 
 
