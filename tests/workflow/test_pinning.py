@@ -290,3 +290,16 @@ def test_a_failed_push_names_dvc_and_writes_no_manifest(tmp_path: Path) -> None:
     with pytest.raises(PinError, match=r"`dvc push --quiet --remote nowhere` failed"):
         pin_run(project, ["mnist5k"], remote="nowhere")
     assert not (project / PIN_MANIFEST).exists()
+
+
+def test_every_pinned_folders_dvc_file_is_not_git_ignored(repository_root) -> None:
+    """A pinned folder's `.dvc` file must be committable: DVC refuses a git-ignored one."""
+    from decoybench.pinning import ATTACK_FOLDERS, CHECKPOINT_FOLDERS
+
+    ignore = (repository_root / ".gitignore").read_text().splitlines()
+    missing = [
+        folder
+        for folder in CHECKPOINT_FOLDERS + ATTACK_FOLDERS
+        if f"!/results/*/{folder}.dvc" not in ignore
+    ]
+    assert not missing, f".gitignore ignores the .dvc files of {missing}"
