@@ -62,3 +62,17 @@ def test_hopskipjump_linf_bound_and_no_targets() -> None:
     assert float(result.linf.max()) <= 0.01 + 1e-6
     with pytest.raises(ValueError, match="cannot be targeted"):
         attack(model, x, y, target=(y + 1) % 3)
+
+
+class Constant(nn.Module):
+    """One label everywhere: no misclassified start exists."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.zeros(len(x), 3) + torch.tensor([1.0, 0.0, 0.0])
+
+
+def test_hopskipjump_without_a_start_leaves_the_input_unattacked() -> None:
+    x = torch.rand(3, 12)
+    y = torch.zeros(3, dtype=torch.long)
+    result = build("hop_skip_jump", **BUDGET)(Constant(), x, y)
+    assert not result.success.any() and torch.equal(result.x_adv, x)

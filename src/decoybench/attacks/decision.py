@@ -36,8 +36,9 @@ class HopSkipJump(FoolboxAttack):
     `steps` boundary iterations; the gradient estimate at step t uses
     min(initial_gradient_eval_steps·√t, max_gradient_eval_steps) label queries. A
     minimization attack: `epsilon` None keeps its smallest x' whatever its norm (the
-    leaderboard's threat models then apply their budgets). Queries are counted exactly
-    (every input shown to the model, the start search included), per sample on average.
+    leaderboard's threat models then apply their budgets). Starts: `_starting_points`.
+    Queries are counted exactly (every input shown to the model, the start search
+    included), per sample on average.
     """
 
     name = "hop_skip_jump"
@@ -84,7 +85,37 @@ class HopSkipJump(FoolboxAttack):
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
         counter = _QueryCounter(model).eval()
         bounded = foolbox.PyTorchModel(counter, bounds=(0.0, 1.0), device=x.device)
-        attack = foolbox.attacks.HopSkipJumpAttack(**self.foolbox_parameters())
-        _, clipped, _ = attack(bounded, x, y, epsilons=self.epsilon)
+        start, found = _starting_points(bounded, counter, x, y)
+        x_adv = x.clone()
+        if found.any():
+            attack = foolbox.attacks.HopSkipJumpAttack(**self.foolbox_parameters())
+            _, clipped, _ = attack(
+                bounded, x[found], y[found], epsilons=self.epsilon, starting_points=start[found]
+            )
+            x_adv[found] = clipped
         per_sample = -(-counter.inputs // max(len(x), 1))
-        return clipped, torch.full((len(x),), per_sample, dtype=torch.long)
+        return x_adv, torch.full((len(x),), per_sample, dtype=torch.long)
+
+
+def _starting_points(
+    bounded: Any, counter: _QueryCounter, x: Tensor, y: Tensor
+) -> tuple[Tensor, Tensor]:
+    """A misclassified start per sample, from labels only: Foolbox's blended uniform noise,
+    else the first other input of the batch the model labels differently from y (the usual
+    HopSkipJump start where noise fails). Returns (starts, found); a sample with neither
+    stays unattacked (Foolbox would abort the whole batch)."""
+    import warnings
+
+    import foolbox
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "failed to draw sufficient inputs"
+        noise = foolbox.attacks.LinearSearchBlendedUniformNoiseAttack(directions=100, steps=100)
+        start = noise.run(bounded, x, y)
+    found = counter(start).argmax(dim=1) != y
+    labels = counter(x).argmax(dim=1)
+    for i in torch.nonzero(~found).flatten().tolist():
+        others = torch.nonzero(labels != y[i]).flatten()
+        if len(others):
+            start[i], found[i] = x[others[0]], True
+    return start, found

@@ -12,6 +12,7 @@ decoybench.papers, dispatched by decoybench.defense_registry):
 | attractor    | integrated  | M_(d,r) at the first FPR (Sec. III-B)| F_d at each FPR, F_r |
 | attractor    | transfer    | M_(ψ,φ) (Sec. VII-B)                 | F_d at each FPR, F_r |
 | luring*      | transfer    | M; T = M∘P is the public model       | M(x) ≠ M∘P(x)        |
+| luring*      | decision    | M, its labels only (outside Sec. 4.1)| M(x) ≠ M∘P(x)        |
 | multitask*   | transfer    | the defended model, Z* (set crafted  | Classmap pair check  |
 |              |             | on a substitute)                     |                      |
 | multitask*   | greybox     | crafted on the defended network      | Classmap pair check  |
