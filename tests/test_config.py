@@ -17,9 +17,9 @@ def default_config(repository_root) -> dict[str, Any]:
 
 
 # The default config's first cell on the attractor defense (forensic setting).
-FORENSIC_CELL = 6
+FORENSIC_CELL = 7
 # The default config's first cell on a luring defense.
-LURING_CELL = 14
+LURING_CELL = 16
 
 
 def test_default_config_is_valid(default_config: dict[str, Any]) -> None:

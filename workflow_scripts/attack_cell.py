@@ -24,5 +24,5 @@ with job(snakemake, artifacts=("metrics",)) as run:
         n_samples=snakemake.params.n_samples, batch_size=snakemake.params.batch_size,
         sanity_samples=snakemake.params.sanity_samples,
         progress=run.log_stream,
-        ensemble_with_public=snakemake.params.setting.get("ensemble_with_public", False),
+        setting_config=snakemake.params.setting,
     )

@@ -9,6 +9,7 @@ import copy
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from decoybench import defense_registry
+from decoybench.defenses.system import DEPLOY_OPTIONS
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA_PATH = REPOSITORY_ROOT / "config" / "schema.yaml"
@@ -154,6 +156,12 @@ def cross_check(config: dict[str, Any]) -> None:
                 f"invalid config: settings.{name}.ensemble_with_public needs kind transfer and "
                 "a `source` model (the substitute averaged with the public model)"
             )
+        for key in DEPLOY_OPTIONS:
+            if key in setting and setting["kind"] != "adaptive":
+                raise ConfigError(
+                    f"invalid config: settings.{name}.{key} is an option of adaptive settings; "
+                    f"setting {name!r} is of kind {setting['kind']!r}"
+                )
     sizes: dict[tuple[str, str, str], Any] = {}
     for index, cell in enumerate(config["evaluation"]["cells"]):
         where = f"evaluation.cells.{index}"
@@ -192,6 +200,7 @@ def cross_check(config: dict[str, Any]) -> None:
                 f"invalid config: {where}: setting {cell['setting']!r} averages the source "
                 f"with the public model, and defense {defense!r} publishes none"
             )
+        _check_deploy_options(cell, setting, entry, where)
         for position, attack in enumerate(cell["attacks"]):
             _require_known("attack", attack, config["attacks"], f"{where}.attacks.{position}")
         if entry.detection_only and kind != "adaptive":  # adaptive cells craft their own
@@ -209,6 +218,21 @@ def whitebox_setting(config: dict[str, Any]) -> str | None:
         if setting["kind"] == "whitebox":
             return name
     return None
+
+
+def _check_deploy_options(
+    cell: Mapping[str, Any], setting: Mapping[str, Any], entry: Any, where: str
+) -> None:
+    """An adaptive setting's `gradient` / `deployed` must be ones the cell's defense type
+    deploys (`DefenseType.gradients`, `.deployments`): no exact attack standing in for BPDA."""
+    for key, allowed in (("gradient", entry.gradients), ("deployed", entry.deployments)):
+        value = setting.get(key)
+        if value is not None and value not in allowed:
+            raise ConfigError(
+                f"invalid config: {where}: setting {cell['setting']!r} has `{key}: {value}`, "
+                f"which defense {cell['defense']!r} (type {entry.name!r}) has no deployment "
+                f"for; its {key} values: {', '.join(allowed)}"
+            )
 
 
 def _check_detection_only_cell(config: dict[str, Any], cell: dict[str, Any], where: str) -> None:

@@ -17,7 +17,7 @@ def _rate(count: int, low: float, high: float, total: int = 100) -> dict:
     return {"value": count / total, "ci_low": low, "ci_high": high, "count": count, "total": total}
 
 
-def _tables(tmp_path: Path, oblivious: dict, adaptive: dict) -> Path:
+def _tables(tmp_path: Path, oblivious: dict, adaptive: dict, integrated: int | None = None) -> Path:
     board = pd.DataFrame(
         [
             {
@@ -45,6 +45,13 @@ def _tables(tmp_path: Path, oblivious: dict, adaptive: dict) -> Path:
             for name, count in (("weaker", 10), ("stronger", 40))
         ]
     )
+    attacks["deployed"] = "default"
+    if integrated is not None:  # a set crafted for another deployment, scored on that one
+        other = attacks.iloc[[0]].assign(
+            setting="adaptive_integrated", attack="gx_pgd", deployed="integrated"
+        )
+        other.update(pd.DataFrame([rate_columns("success_linf_0.3", _rate(integrated, 0, 1))]))
+        attacks = pd.concat([attacks, other], ignore_index=True)
     board.to_csv(tmp_path / "leaderboard.csv", index=False)
     attacks.to_csv(tmp_path / "adaptive_attacks.csv", index=False)
     return tmp_path
@@ -64,8 +71,22 @@ def test_the_verdict_comes_from_the_intervals(tmp_path, oblivious, adaptive, ver
     assert verdict in section
     # Numbers come from the tables, formatted as the tables are.
     assert f"{100 * adaptive['value']:.1f}% [{100 * adaptive['ci_low']:.1f}, " in section
-    assert "its strongest adaptive attack, stronger, alone reaches 40.0%" in section
+    assert "its strongest adaptive attack, stronger (adaptive), alone reaches 40.0%" in section
     assert "at 5% FPR" in section
+    assert "Deployed as" not in section
+
+
+def test_another_deployment_is_reported_apart_from_the_worst_case(tmp_path) -> None:
+    """A set scored on another deployment (the attractor's integrated M_(d,r)) gets its own
+    sentence and never stands as the default deployment's strongest attack, even when it
+    is stronger."""
+    tables = _tables(tmp_path, _rate(10, 0.05, 0.17), _rate(60, 0.50, 0.69), integrated=90)
+    section = readme_section(tables)
+    assert "its strongest adaptive attack, stronger (adaptive), alone reaches 40.0%" in section
+    assert (
+        "Deployed as `integrated` instead (no input rejected), within linf_0.3 its strongest "
+        "adaptive attack, gx_pgd (adaptive_integrated), reaches 90.0%"
+    ) in section
 
 
 def test_splice_replaces_only_the_text_between_the_markers() -> None:

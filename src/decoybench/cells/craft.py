@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -59,6 +60,7 @@ def generate_adversarial_set(
     kind: str = "whitebox",
     defense_path: str | Path | None = None,
     ensemble_source: str | Path | None = None,
+    deploy: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Attack `model_path` on the first `n_samples` test images; write the set atomically.
 
@@ -66,7 +68,8 @@ def generate_adversarial_set(
     (decoybench.cells.deployment); in a transfer setting it is the bare source model, or,
     with `defense_path`, the defense's public model (luring: T = M∘P), averaged with the
     `ensemble_source` checkpoint when one is given (`LogitEnsemble`). A `decision` setting
-    takes decision-based (gradient-free) attacks only.
+    takes decision-based (gradient-free) attacks only. `deploy`: an adaptive setting's
+    `gradient` / `deployed` options (`load_system`).
 
     The set stores x_adv (float32 in [0, 1]), the clean index and label, success on the
     crafting model, whether that model got the clean input right, L0/L2/L∞, queries and
@@ -81,16 +84,14 @@ def generate_adversarial_set(
         kind=kind,
         defense_path=defense_path,
         ensemble_source=ensemble_source,
+        deploy=deploy,
     )
     test = load_split(data_dir, "test")
     count = len(test) if n_samples is None else min(n_samples, len(test))
     images = to_float(test.images[:count])
     labels = torch.as_tensor(test.labels[:count])
     attack = build_from_config(attack_config)
-    if kind == "decision" and not attack.gradient_free:
-        raise ValueError(
-            f"attack {attack.name!r} uses gradients; a decision setting queries labels only"
-        )
+    _check_knowledge(attack, kind)
     generator = seed_everything(derive_seed(seed, "attack", *seed_names))
     clean_correct = predict(model, images) == labels
 
@@ -124,6 +125,14 @@ def generate_adversarial_set(
     return {**_crafting_summary(arrays, count, sanity), "loss_trace": loss_traces(arrays)}
 
 
+def _check_knowledge(attack: Attack, kind: str) -> None:
+    """A decision setting's attacker queries labels only: no gradient attack."""
+    if kind == "decision" and not attack.gradient_free:
+        raise ValueError(
+            f"attack {attack.name!r} uses gradients; a decision setting queries labels only"
+        )
+
+
 def _crafting_model(
     *,
     model_path: str | Path,
@@ -133,6 +142,7 @@ def _crafting_model(
     kind: str,
     defense_path: str | Path | None,
     ensemble_source: str | Path | None = None,
+    deploy: Mapping[str, str] | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The model an attack differentiates, and its sidecar: the checkpoint as `defense`
     deploys it in a `kind` setting; in a transfer setting the bare source model, or, given
@@ -147,6 +157,7 @@ def _crafting_model(
         device=device,
         data_sha256=manifest["fingerprint"],
         defense_path=None if crafted_on_source else defense_path,
+        **(deploy or {}),
     )
     if kind == "transfer" and not crafted_on_source:
         if system.public is None:

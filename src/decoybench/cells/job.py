@@ -7,7 +7,7 @@ summary before the set is scored), so a job that fails half-way still records it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,6 +17,7 @@ from decoybench.cells.craft import generate_adversarial_set
 from decoybench.cells.deployment import load_system
 from decoybench.cells.score import evaluate_adversarial_set
 from decoybench.data import read_manifest
+from decoybench.defenses.system import deploy_options
 
 LogMetrics = Callable[[dict[str, Any]], None]
 LogSeries = Callable[[str, list[float]], None]
@@ -44,30 +45,26 @@ def run_attack_cell(
     sanity_samples: int = 64,
     progress: TextIO | None = None,
     log_series: LogSeries | None = None,
-    ensemble_with_public: bool = False,
+    setting_config: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Craft the cell's adversarial set (`attack`, configured by `attack_config`, in a
     `kind` setting), then score it on the target `model`; return the cell's metrics
     (written to `out`, with the cell's names).
 
     With `source_model` the set is crafted on that bare model (a transfer setting with a
-    source), else on `model` as `defense` deploys it (its file: `defense_path`); with
-    `ensemble_with_public` on the logit mean of that source and the defense's public model
-    (`decoybench.models.ensemble.LogitEnsemble`; the cell says so). Logs the
+    source), else on `model` as `defense` deploys it (its file: `defense_path`). The
+    setting's config entry (`setting_config`) may add, for a transfer setting,
+    `ensemble_with_public`: craft on the logit mean of that source and the defense's public
+    model (`decoybench.models.ensemble.LogitEnsemble`); for an adaptive one, `gradient` and
+    `deployed` (`decoybench.defenses.system.deploy_options`). The cell records each. Logs the
     crafting summary, the rates and distortion, each forensic operating point and luring's
     or multitask's rates, and the attack's loss traces as MLflow step metrics
     (`log_series`; the adaptive attacks keep one).
     """
-    cell = {
-        "dataset": dataset,
-        "setting": setting,
-        "kind": kind,
-        "defense": defense,
-        "attack": attack,
-        "attack_config": attack_config,
-    }
-    if ensemble_with_public:
-        cell["ensemble_with_public"] = True
+    names = {"dataset": dataset, "setting": setting, "kind": kind, "defense": defense}
+    cell = _cell(names, attack, attack_config, setting_config)
+    ensemble_with_public = cell.get("ensemble_with_public", False)
+    deploy = deploy_options(setting_config)
     crafted_on_source = source_model is not None and not ensemble_with_public
     summary = generate_adversarial_set(
         model_path=source_model if crafted_on_source else model,
@@ -85,6 +82,7 @@ def run_attack_cell(
         kind=kind,
         defense_path=None if crafted_on_source else defense_path,
         ensemble_source=source_model if ensemble_with_public else None,
+        deploy=deploy,
     )
     for name, trace in summary.pop("loss_trace").items():
         if log_series is not None:
@@ -101,6 +99,19 @@ def run_attack_cell(
     )
     _log_scores(metrics, log_metrics)
     return metrics
+
+
+def _cell(
+    names: dict[str, str],
+    attack: str,
+    attack_config: dict[str, Any],
+    setting_config: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The cell's names and attack config, with its setting's ensemble and deploy options."""
+    cell: dict[str, Any] = {**names, "attack": attack, "attack_config": attack_config}
+    if (setting_config or {}).get("ensemble_with_public", False):
+        cell["ensemble_with_public"] = True
+    return {**cell, **deploy_options(setting_config)}
 
 
 def _log_scores(metrics: dict[str, Any], log_metrics: LogMetrics) -> None:

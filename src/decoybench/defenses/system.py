@@ -132,22 +132,28 @@ def adaptive_system(
     model: nn.Module,
     sidecar: dict[str, Any],
     detectors: Sequence[AttackableDetector],
+    *,
+    gradient_model: nn.Module | None = None,
     **fields: Any,
 ) -> DeployedSystem:
     """The system an `adaptive` attacker faces (Kerckhoffs: it knows the detector, its
     weights and thresholds): `model` the deployed classifier, each detector an operating
     point, and `attacked` the classifier carrying the detector of the largest calibrated
-    FPR (the lowest threshold: an example it lets through passes every other point too)."""
+    FPR (the lowest threshold: an example it lets through passes every other point too).
+    `gradient_model`: what the attacker differentiates in place of `model` (a `gradient:
+    bpda` setting: `model`'s values with a surrogate's gradient, decoybench.attacks.bpda);
+    without detectors it is `attacked` itself."""
     from decoybench.attacks.adaptive import DetectorAwareClassifier
 
+    classifier = model if gradient_model is None else gradient_model
     points = {operating_point_name(detector.fpr_target): detector for detector in detectors}
-    attacked = None
+    attacked = None if gradient_model is None else gradient_model.eval()
     if detectors:
         strictest = max(
             detectors,
             key=lambda detector: -1.0 if math.isnan(detector.fpr_target) else detector.fpr_target,
         )
-        attacked = DetectorAwareClassifier(model, strictest.margin).eval()
+        attacked = DetectorAwareClassifier(classifier, strictest.margin).eval()
     return DeployedSystem(
         model=model, sidecar=sidecar, attacked=attacked, operating_points=points, **fields
     )

@@ -28,6 +28,7 @@ THREATS = ("oblivious", "adaptive")
 PER_SAMPLE = frozenset({*ADVERSARIAL_SET_FIELDS, "index", "label", "source_clean_correct"})
 # ‖∇x‖ at or below this counts as no gradient (float32 round-off on [0, 1] inputs).
 ZERO_GRADIENT = 1e-12
+DEFAULT_DEPLOYMENT = "default"
 
 
 def score_defense_row(
@@ -44,24 +45,35 @@ def score_defense_row(
     batch_size: int = 250,
 ) -> dict[str, Any]:
     """Score each of `sets` (knowledge `threat`: oblivious or adaptive; setting, attack,
-    path) on the first `n_samples` test images against `defense`'s adaptive deployment; the
-    per-sample worst case per knowledge, threat model (name → {norm: linf | l2 | null,
-    epsilon}: only the x' within its budget count) and operating point; written atomically
-    to `out`. Sets of fewer images are listed under `excluded`."""
+    path; `deployed`, default `default`) on the first `n_samples` test images against
+    `defense`'s adaptive deployment of that name; the per-sample worst case, over the sets
+    of the default deployment (the row's system), per knowledge, threat model (name →
+    {norm: linf | l2 | null, epsilon}: only the x' within its budget count) and operating
+    point; written atomically to `out`. A set crafted for another deployment (attractor's
+    integrated M_(d,r)) is scored on that one and listed, outside the worst case. Sets of
+    fewer images are listed under `excluded`."""
     manifest = read_manifest(data_dir)
-    system = load_system(
-        model_path=victim,
-        defense=defense,
-        kind="adaptive",
-        device=device,
-        data_sha256=manifest["fingerprint"],
-        defense_path=defense_path,
-    )
     test = load_split(data_dir, "test")
     count = min(n_samples, len(test))
     x_clean = to_float(test.images[:count], device)
     labels = torch.as_tensor(test.labels[:count])
-    rejected = clean_rejections(system, x_clean, batch_size)  # the same for every set
+    deployments: dict[str, tuple[DeployedSystem, dict[str, np.ndarray]]] = {}
+
+    def deployment(deployed: str) -> tuple[DeployedSystem, dict[str, np.ndarray]]:
+        if deployed not in deployments:
+            system = load_system(
+                model_path=victim,
+                defense=defense,
+                kind="adaptive",
+                device=device,
+                data_sha256=manifest["fingerprint"],
+                defense_path=defense_path,
+                deployed=deployed,
+            )
+            # The clean rejections are the same for every set of one deployment.
+            deployments[deployed] = (system, clean_rejections(system, x_clean, batch_size))
+        return deployments[deployed]
+
     attacks, excluded = [], []
     for entry in sets:
         arrays = read_npz(entry["path"])
@@ -70,6 +82,7 @@ def score_defense_row(
             continue
         first = _first(arrays, count)
         _check_order(first, labels, entry["path"])
+        system, rejected = deployment(entry.get("deployed", DEFAULT_DEPLOYMENT))
         outcome = cell_outcome(system.model, first, test.images, batch_size)
         scored = defender_outcome(
             system,
@@ -81,6 +94,7 @@ def score_defense_row(
             budgets=budget_masks(first, threat_models),
         )
         attacks.append({**_names(entry), **scored})
+    system, _ = deployment(DEFAULT_DEPLOYMENT)
     row = {
         "defense": defense,
         "n": count,
@@ -88,7 +102,10 @@ def score_defense_row(
         "excluded": excluded,
         # A list, in config order: the JSON's mappings have their keys sorted.
         "threat_models": [{"name": name, **model} for name, model in threat_models.items()],
-        "worst_case": worst_cases(attacks, list(threat_models)),
+        "worst_case": worst_cases(
+            [entry for entry in attacks if entry["deployed"] == DEFAULT_DEPLOYMENT],
+            list(threat_models),
+        ),
         "gradient": gradient_check(system, x_clean, labels, device),
     }
     write_json(out, row)
@@ -96,7 +113,10 @@ def score_defense_row(
 
 
 def _names(entry: dict[str, Any]) -> dict[str, Any]:
-    return {key: entry[key] for key in ("threat", "setting", "attack")}
+    return {
+        **{key: entry[key] for key in ("threat", "setting", "attack")},
+        "deployed": entry.get("deployed", DEFAULT_DEPLOYMENT),
+    }
 
 
 def _first(arrays: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:

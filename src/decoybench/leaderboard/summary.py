@@ -26,7 +26,9 @@ ATTACKER = {
     "and C&W on the victim.",
     "attractor": "The paper scores its detector F_d on examples crafted on C or on M with F_d "
     "left out (its Sec. VII says an attacker who knows W could do better); here the attacker "
-    "puts F_d's continuous score, at its calibrated threshold, into the loss.",
+    "puts F_d's continuous score, at its calibrated threshold, into the loss, differentiating "
+    "M itself or, with BPDA, C alone (M minus W's known term), and attacks the integrated "
+    "M_(d,r) through straight-through F_d and F_r.",
     "lid": "Attractors Table III scores LID on the victim's white-box sets; here the attacker "
     "differentiates through the minibatch LID features and the logistic regression "
     "(Athalye et al. 2018, Sec. 5).",
@@ -39,9 +41,12 @@ ATTACKER = {
     "cosine to the trapdoor signature under the calibrated threshold while misclassifying "
     "(Carlini 2020).",
     "multitask": "The paper's strongest attacker (Eq. 11, near-white-box) does not target the "
-    "Classmap check; here the check is a differentiable margin in the loss.",
+    "Classmap check; here the check is a differentiable margin in the loss, and the gradient "
+    "lock is passed straight through (BPDA: Z*'s values, Z's gradient).",
     "luring": "Outside the paper's threat model, which hides M: the attacker is given M and "
-    "evades the disagreement check between M and M∘P (luring's own detection rule).",
+    "evades the disagreement check between M and M∘P (luring's own detection rule), or "
+    "queries M's labels alone (HopSkipJump); the high-confidence C&W and the ensemble of "
+    "M∘P with S_MNIST, inside the threat model, count as oblivious (table luring_adaptive).",
 }
 
 
@@ -61,17 +66,51 @@ def _verdict(row: Mapping[str, Any], model: str) -> str:
     return "not distinguishable from the oblivious attacks' (the intervals overlap)"
 
 
-def _strongest(attacks: pd.DataFrame, defense: str, model: str, fpr: float) -> str:
-    rows = attacks[
+def _adaptive_rows(attacks: pd.DataFrame, defense: str, fpr: float) -> pd.DataFrame:
+    return attacks[
         (attacks["defense"] == defense)
         & (attacks["threat"] == "adaptive")
         & (attacks["fpr_target"] == fpr)
     ]
+
+
+def _deployed(rows: pd.DataFrame) -> pd.Series:
+    """Each row's deployment (tables from before the column: all the default one)."""
+    if "deployed" not in rows.columns:
+        return pd.Series("default", index=rows.index)
+    return rows["deployed"].fillna("default")
+
+
+def _best(rows: pd.DataFrame, model: str) -> pd.Series:
+    return rows.sort_values(f"success_{model}", ascending=False, kind="stable").iloc[0]
+
+
+def _attack_name(row: Mapping[str, Any]) -> str:
+    return f"{row['attack']} ({row['setting']})"
+
+
+def _strongest(attacks: pd.DataFrame, defense: str, model: str, fpr: float) -> str:
+    rows = _adaptive_rows(attacks, defense, fpr)
+    rows = rows[_deployed(rows) == "default"]
     if rows.empty:
         return ""
-    best = rows.sort_values(f"success_{model}", ascending=False, kind="stable").iloc[0]
+    best = _best(rows, model)
     alone = _rate(best, f"success_{model}")
-    return f"; its strongest adaptive attack, {best['attack']}, alone reaches {alone}"
+    return f"; its strongest adaptive attack, {_attack_name(best)}, alone reaches {alone}"
+
+
+def _other_deployments(attacks: pd.DataFrame, defense: str, model: str, fpr: float) -> str:
+    """A sentence per other deployment of the defense attacked (attractor: integrated)."""
+    rows = _adaptive_rows(attacks, defense, fpr)
+    deployed = _deployed(rows)
+    sentences = []
+    for name in dict.fromkeys(deployed[deployed != "default"]):
+        best = _best(rows[deployed == name], model)
+        sentences.append(
+            f"Deployed as `{name}` instead (no input rejected), within {model} its strongest "
+            f"adaptive attack, {_attack_name(best)}, reaches {_rate(best, f'success_{model}')}."
+        )
+    return " ".join(sentences)
 
 
 def _flags(flags: Any) -> str:
@@ -94,6 +133,7 @@ def paragraph(row: Mapping[str, Any], attacks: pd.DataFrame, models: list[str], 
             f"{_rate(row, f'oblivious_{model}')}), {_verdict(row, model)}"
             f"{_strongest(attacks, defense, model, fpr)}."
         )
+        parts.append(_other_deployments(attacks, defense, model, fpr))
     parts.append(
         f"Clean inputs rejected, charged to the defender: {_rate(row, 'clean_rejection')}."
         f"{_flags(row.get('flags'))}"

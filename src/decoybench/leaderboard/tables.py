@@ -123,9 +123,11 @@ def worst_cases_frame(rows: Sequence[Mapping[str, Any]], fprs: Sequence[float]) 
 def adaptive_attacks_frame(
     rows: Sequence[Mapping[str, Any]], fprs: Sequence[float]
 ) -> pd.DataFrame:
-    """Every scored set at each operating point: defense, knowledge, setting, attack, FPR
-    target, the clean rejections, the detection of the examples that fool the classifier,
-    and the charged attack success, unbounded and within each threat model."""
+    """Every scored set at each operating point: defense, knowledge, setting, attack, the
+    deployment it is scored on (`default`: the row's; attractor's `integrated` M_(d,r) is
+    outside the row's worst case), FPR target, the clean rejections, the detection of the
+    examples that fool the classifier, and the charged attack success, unbounded and within
+    each threat model."""
     records = []
     for row in rows:
         for entry in row["attacks"]:
@@ -134,6 +136,7 @@ def adaptive_attacks_frame(
                 record = {
                     "defense": row["defense"],
                     **{key: entry[key] for key in ("threat", "setting", "attack")},
+                    "deployed": entry.get("deployed", "default"),
                     "fpr_target": fpr,
                 }
                 record.update(rate_columns("clean_rejection", point and point["clean_rejection"]))
@@ -164,7 +167,8 @@ CAPTIONS = {
     "adaptive_attacks": (
         "Every attack scored against each defense's deployed classifier and detector: "
         "attack success charged with clean rejections, and the detection of the examples "
-        "that fool the classifier."
+        "that fool the classifier; a set crafted for another deployment of the defense "
+        "(deployed: integrated, the attractor's M_(d,r)) is scored on that one."
     ),
 }
 

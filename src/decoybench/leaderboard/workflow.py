@@ -86,7 +86,8 @@ def sweep_file(dataset: str, defense: str) -> str:
 
 def row_sets(config: dag.Config, dataset: str, defense: str) -> list[dict[str, Any]]:
     """Each adversarial set of `defense`'s cells: its threat (`adaptive` for a cell of a
-    setting of `ADAPTIVE_KNOWLEDGE_KINDS`, else `oblivious`), setting, attack and path. A
+    setting of `ADAPTIVE_KNOWLEDGE_KINDS`, else `oblivious`), setting, attack, path and the
+    deployment it targets (`deployed`: an adaptive setting's, else `default`). A
     detection-only type's oblivious cells are the victim's white-box sets."""
     adaptive = {
         name
@@ -103,7 +104,16 @@ def row_sets(config: dag.Config, dataset: str, defense: str) -> list[dict[str, A
             path = dag.adversarial_set_file(dataset, whitebox_setting(config), "undefended", attack)
         else:
             path = dag.adversarial_set_file(dataset, setting, defense, attack)
-        sets.append({"threat": threat, "setting": setting, "attack": attack, "path": path})
+        deployed = config["settings"][setting].get("deployed", "default")
+        sets.append(
+            {
+                "threat": threat,
+                "setting": setting,
+                "attack": attack,
+                "path": path,
+                "deployed": deployed,
+            }
+        )
     return sets
 
 

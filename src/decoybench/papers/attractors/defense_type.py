@@ -15,5 +15,7 @@ DEFENSE_TYPES = (
         compared=True,
         variants=False,
         gpu=False,
+        gradients=("exact", "bpda"),
+        deployments=("default", "integrated"),
     ),
 )

@@ -21,5 +21,6 @@ DEFENSE_TYPES = (
         detector=Detector(
             "(argmax Z*, argmax Z′) not a Classmap pair (Sec. III-D)", gradient="label_check"
         ),
+        gradients=("exact", "bpda"),
     ),
 )

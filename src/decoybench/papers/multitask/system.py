@@ -7,6 +7,7 @@ from typing import Any
 from decoybench.defenses.system import BuildJob, DeployedSystem, DeployRequest, adaptive_system
 from decoybench.papers.multitask.build import build_multitask_defense, write_classmap_table
 from decoybench.papers.multitask.checkpoint import load_multitask
+from decoybench.papers.multitask.defense.model import MultitaskModel
 
 
 def build(job: BuildJob) -> dict[str, Any]:
@@ -42,15 +43,30 @@ def deploy(request: DeployRequest) -> DeployedSystem:
     )
     sidecar = {**defended_sidecar, "name": f"{request.name}[{request.kind}]"}
     if request.kind == "adaptive":
-        # The white-box attacker of the paper's threat list (Sec. III): Z* and the Classmap
-        # check, both known.
-        from decoybench.papers.multitask.adaptive import ClassmapDetector
-
-        return adaptive_system(defended, sidecar, [ClassmapDetector(defended)])
+        return adaptive_deployment(defended, sidecar, request.gradient)
     return DeployedSystem(
         model=defended,
         sidecar=sidecar,
         multitask=defended,
         original=request.victim.eval(),
         attacked=defended.base if request.kind == "greybox" else None,
+    )
+
+
+def adaptive_deployment(
+    defended: MultitaskModel, sidecar: dict[str, Any], gradient: str = "exact"
+) -> DeployedSystem:
+    """The white-box attacker of the paper's threat list (Sec. III): Z* and the Classmap
+    check, both known. With `gradient: bpda` the gradient lock is passed straight through:
+    Z*'s values, Z's gradient (g(Z′) held constant; Athalye et al. 2018)."""
+    from decoybench.attacks.bpda import straight_through
+    from decoybench.papers.multitask.adaptive import ClassmapDetector
+
+    surrogate = None
+    if gradient == "bpda":
+        surrogate = straight_through(defended, defended.base)
+        name = str(sidecar.get("name", "multitask[adaptive]"))
+        sidecar = {**sidecar, "name": f"{name.removesuffix(']')},bpda]"}
+    return adaptive_system(
+        defended, sidecar, [ClassmapDetector(defended)], gradient_model=surrogate
     )

@@ -83,11 +83,7 @@ def threat_table(inputs: Inputs) -> pd.DataFrame:
     over the cell's X'. `worst_in_threat` marks, per defense and threat, the row of the
     highest success (ties: the first in defense, threat, setting, attack order)."""
     order = {name: k for k, name in enumerate(inputs.sidecars)}
-    rows = [
-        _row(cell, threat)
-        for cell in inputs.threat
-        if (threat := _threat(cell)) is not None
-    ]
+    rows = [_row(cell, threat) for cell in inputs.threat if (threat := _threat(cell)) is not None]
     frame = pd.DataFrame(rows, columns=column_names(THREAT_COLUMNS))
     if frame.empty:
         return frame
