@@ -5,8 +5,10 @@ input can be turned into any other, so a curve that stays low is a broken attack
 robust defense).
 
 One job per defense runs one attack config (G(x) PGD by default) at each ε of the sweep on
-the first n test images against the adaptive deployment and scores every operating point
-with the rejections charged, as the leaderboard does (decoybench.cells.adaptive)."""
+the first n test images against the adaptive deployment, with each gradient its type offers
+(exact, and BPDA where it has a surrogate), and scores every operating point with the
+rejections charged, per sample the worst over the gradients, as the leaderboard does
+(decoybench.cells.adaptive)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from decoybench import defense_registry
 from decoybench.attacks.registry import build_from_config
 from decoybench.cells import sanity
 from decoybench.cells.adaptive import clean_rejections, defender_outcome
@@ -24,7 +27,9 @@ from decoybench.cells.craft import attack_batches
 from decoybench.cells.deployment import load_system
 from decoybench.cells.score import cell_outcome
 from decoybench.data import load_split, read_manifest
+from decoybench.defenses.system import DeployedSystem
 from decoybench.io import write_json
+from decoybench.metrics import per_sample_worst_case
 from decoybench.models.training import predict
 from decoybench.runtime import derive_seed, seed_everything, to_float
 
@@ -46,60 +51,106 @@ def sweep_defense(
     device: torch.device,
     batch_size: int = 250,
 ) -> dict[str, Any]:
-    """Run `attack_config` at each of `epsilons` against `defense`'s adaptive deployment;
-    per ε and operating point the charged attack success; written atomically to `out`."""
-    system = load_system(
-        model_path=victim,
-        defense=defense,
-        kind="adaptive",
-        device=device,
-        data_sha256=read_manifest(data_dir)["fingerprint"],
-        defense_path=defense_path,
-    )
+    """Run `attack_config` at each of `epsilons` against `defense`'s adaptive deployment,
+    once per gradient its type offers (exact, and BPDA where it has a surrogate:
+    `DefenseType.gradients`); per ε and operating point the charged attack success of the
+    per-sample worst case over those gradients (the strongest attacker, not the first);
+    written atomically to `out`."""
     test = load_split(data_dir, "test")
     count = min(n_samples, len(test))
     images = to_float(test.images[:count])
     labels = torch.as_tensor(test.labels[:count])
-    rejected = clean_rejections(system, images.to(device), batch_size)
-    model = system.crafting_model
-    clean_correct = (predict(model, images) == labels).numpy()  # the same at every ε
-    points = []
-    for epsilon in epsilons:
-        attack = build_from_config(at_epsilon(attack_config, float(epsilon)))
-        arrays = attack_batches(
-            attack=attack,
-            model=model,
-            images=images,
-            labels=labels,
-            generator=seed_everything(derive_seed(seed, "sweep", defense, f"{epsilon:g}")),
+    entry = defense_registry.type_of(defense)
+    gradients = entry.gradients if entry is not None else ("exact",)
+    failures: dict[float, dict[str, dict[str, np.ndarray]]] = {}
+    for gradient in gradients:
+        system = load_system(
+            model_path=victim,
+            defense=defense,
+            kind="adaptive",
             device=device,
-            batch_size=batch_size,
-            progress=None,
+            data_sha256=read_manifest(data_dir)["fingerprint"],
+            defense_path=defense_path,
+            gradient=gradient,
         )
-        arrays["index"] = np.arange(count)
-        arrays["label"] = labels.numpy()
-        arrays["source_clean_correct"] = clean_correct
-        outcome = cell_outcome(system.model, arrays, test.images, batch_size)
-        scored = defender_outcome(
-            system,
-            clean_correct=outcome.target_correct,
-            clean_rejected=rejected,
-            fooled=outcome.target_fooled,
-            x_adv=outcome.x_adv.to(device),
-            batch_size=batch_size,
-        )
-        points.append(
-            {
-                "epsilon": float(epsilon),
-                "operating_points": {
-                    name: point["charged_attack_success"]
-                    for name, point in scored["operating_points"].items()
-                },
-            }
-        )
-    result = {"defense": defense, "attack": dict(attack_config), "n": count, "points": points}
+        for epsilon in epsilons:
+            generator = seed_everything(
+                derive_seed(seed, "sweep", defense, f"{epsilon:g}", *_bpda(gradient))
+            )
+            at = at_epsilon(attack_config, float(epsilon))
+            scored = _attack_and_score(
+                system, at, images, labels, test.images, generator, device, batch_size
+            )
+            for name, point in scored["operating_points"].items():
+                by_point = failures.setdefault(float(epsilon), {}).setdefault(name, {})
+                by_point[gradient] = np.asarray(point["failures"], dtype=bool)
+    points = worst_over_gradients(failures)
+    result = {
+        "defense": defense,
+        "attack": dict(attack_config),
+        "gradients": list(gradients),
+        "n": count,
+        "points": points,
+    }
     write_json(out, result)
     return result
+
+
+def worst_over_gradients(
+    failures: Mapping[float, Mapping[str, Mapping[str, np.ndarray]]],
+) -> list[dict[str, Any]]:
+    """{ε: {operating point: {gradient: per-input failure flags}}} → the sweep's points: per
+    ε and operating point the charged success of the per-sample worst case over gradients."""
+    return [
+        {
+            "epsilon": float(epsilon),
+            "operating_points": {
+                name: per_sample_worst_case(by_gradient).as_dict()
+                for name, by_gradient in by_point.items()
+            },
+        }
+        for epsilon, by_point in failures.items()
+    ]
+
+
+def _attack_and_score(
+    system: DeployedSystem,
+    attack_config: Mapping[str, Any],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    test_images: np.ndarray,
+    generator: torch.Generator,
+    device: torch.device,
+    batch_size: int,
+) -> dict[str, Any]:
+    """One ε of the sweep against one deployment: the defender's outcome per operating point."""
+    arrays = attack_batches(
+        attack=build_from_config(dict(attack_config)),
+        model=system.crafting_model,
+        images=images,
+        labels=labels,
+        generator=generator,
+        device=device,
+        batch_size=batch_size,
+        progress=None,
+    )
+    arrays["index"] = np.arange(len(images))
+    arrays["label"] = labels.numpy()
+    arrays["source_clean_correct"] = (predict(system.model, images) == labels).numpy()
+    outcome = cell_outcome(system.model, arrays, test_images, batch_size)
+    return defender_outcome(
+        system,
+        clean_correct=outcome.target_correct,
+        clean_rejected=clean_rejections(system, images.to(device), batch_size),
+        fooled=outcome.target_fooled,
+        x_adv=outcome.x_adv.to(device),
+        batch_size=batch_size,
+    )
+
+
+def _bpda(gradient: str) -> tuple[str, ...]:
+    """Seed names: the exact gradient keeps the seeds it always had."""
+    return () if gradient == "exact" else (gradient,)
 
 
 def at_epsilon(attack_config: Mapping[str, Any], epsilon: float) -> dict[str, Any]:

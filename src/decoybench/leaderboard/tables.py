@@ -161,8 +161,9 @@ CAPTIONS = {
         "charged and the attacks it is over."
     ),
     "epsilon_sweep": (
-        "The adaptive attack's success against its budget ε per defense: it must reach "
-        "100% at large ε, else the attack (not the defense) is at fault."
+        "The adaptive attack's success against its budget ε per defense, per sample the "
+        "worst over its gradients (exact, and the type's BPDA surrogate where it has one): "
+        "it must reach 100% at large ε, else the attack (not the defense) is at fault."
     ),
     "adaptive_attacks": (
         "Every attack scored against each defense's deployed classifier and detector: "
@@ -179,7 +180,8 @@ def _markdown(name: str, frame: pd.DataFrame) -> str:
 
 
 def epsilon_sweep_frame(sweeps: Sequence[Mapping[str, Any]], fprs: Sequence[float]) -> pd.DataFrame:
-    """Each defense's charged attack success at each ε of its sweep and each FPR column."""
+    """Each defense's charged attack success at each ε of its sweep (the worst over the
+    gradients it was run with) and each FPR column."""
     records = []
     for sweep in sweeps:
         for point in sweep["points"]:
@@ -188,6 +190,7 @@ def epsilon_sweep_frame(sweeps: Sequence[Mapping[str, Any]], fprs: Sequence[floa
                     {
                         "defense": sweep["defense"],
                         "attack": sweep["attack"]["attack"],
+                        "gradients": "+".join(sweep.get("gradients", ["exact"])),
                         "epsilon": point["epsilon"],
                         "fpr_target": fpr,
                         **rate_columns("attack_success", _point(point["operating_points"], fpr)),
