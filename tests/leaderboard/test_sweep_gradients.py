@@ -29,6 +29,18 @@ def test_the_worst_case_over_gradients_is_per_sample() -> None:
     assert points[1]["operating_points"]["fpr_0.05"]["value"] == 1.0
 
 
+def test_success_cannot_fall_as_epsilon_grows() -> None:
+    """An example found within ε = 0.3 is within ε = 1: the larger budget keeps it even when
+    the attack run at ε = 1 (its larger steps) finds less."""
+    failures = {
+        1.0: {"fpr_0.05": {"exact": np.array([0, 0, 1, 0], dtype=bool)}},
+        0.3: {"fpr_0.05": {"exact": np.array([1, 1, 0, 0], dtype=bool)}},
+    }
+    points = worst_over_gradients(failures)
+    assert [point["epsilon"] for point in points] == [0.3, 1.0]
+    assert [point["operating_points"]["fpr_0.05"]["count"] for point in points] == [2, 3]
+
+
 def test_an_undefended_sweep_runs_its_one_gradient(tiny_store, tiny_victim, tmp_path) -> None:
     config = yaml.safe_load(
         "{attack: combined_linf_pgd, epsilon: 0.3, steps: 5, abs_stepsize: 0.05, "

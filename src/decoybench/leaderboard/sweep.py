@@ -54,8 +54,8 @@ def sweep_defense(
     """Run `attack_config` at each of `epsilons` against `defense`'s adaptive deployment,
     once per gradient its type offers (exact, and BPDA where it has a surrogate:
     `DefenseType.gradients`); per ε and operating point the charged attack success of the
-    per-sample worst case over those gradients (the strongest attacker, not the first);
-    written atomically to `out`."""
+    per-sample worst case over those gradients (the strongest attacker, not the first) and
+    the smaller ε (`worst_over_gradients`); written atomically to `out`."""
     test = load_split(data_dir, "test")
     count = min(n_samples, len(test))
     images = to_float(test.images[:count])
@@ -99,18 +99,27 @@ def sweep_defense(
 def worst_over_gradients(
     failures: Mapping[float, Mapping[str, Mapping[str, np.ndarray]]],
 ) -> list[dict[str, Any]]:
-    """{ε: {operating point: {gradient: per-input failure flags}}} → the sweep's points: per
-    ε and operating point the charged success of the per-sample worst case over gradients."""
-    return [
-        {
-            "epsilon": float(epsilon),
-            "operating_points": {
-                name: per_sample_worst_case(by_gradient).as_dict()
-                for name, by_gradient in by_point.items()
-            },
-        }
-        for epsilon, by_point in failures.items()
-    ]
+    """{ε: {operating point: {gradient: per-input failure flags}}} → the sweep's points, by
+    increasing ε: per ε and operating point the charged success of the per-sample worst case
+    over the gradients and over every ε' ≤ ε of the sweep (an example within a smaller budget
+    is within this one, so success cannot fall as ε grows; a fall would be the attack's
+    step size, not the defense)."""
+    points: list[dict[str, Any]] = []
+    reached: dict[str, np.ndarray] = {}
+    for epsilon in sorted(failures):
+        for name, by_gradient in failures[epsilon].items():
+            worst = np.logical_or.reduce([np.asarray(f, dtype=bool) for f in by_gradient.values()])
+            reached[name] = worst if name not in reached else reached[name] | worst
+        points.append(
+            {
+                "epsilon": float(epsilon),
+                "operating_points": {
+                    name: per_sample_worst_case({"up_to_epsilon": reached[name]}).as_dict()
+                    for name in failures[epsilon]
+                },
+            }
+        )
+    return points
 
 
 def _attack_and_score(

@@ -162,7 +162,8 @@ CAPTIONS = {
     ),
     "epsilon_sweep": (
         "The adaptive attack's success against its budget ε per defense, per sample the "
-        "worst over its gradients (exact, and the type's BPDA surrogate where it has one): "
+        "worst over its gradients (exact, and the type's BPDA surrogate where it has one) and "
+        "every smaller ε: "
         "it must reach 100% at large ε, else the attack (not the defense) is at fault."
     ),
     "adaptive_attacks": (
