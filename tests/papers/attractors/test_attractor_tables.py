@@ -45,7 +45,7 @@ def cell_files(tmp_path: Path) -> list[Path]:
     cells = [
         cell("whitebox", "undefended", "pgd", "linf_pgd", (9, 10)),
         cell("whitebox", "undefended", "fgsm", "fgsm", (6, 10)),
-        cell("whitebox", "undefended", "cw", "cw2", (10, 10), mean_l2=1.25),
+        cell("whitebox", "undefended", "cw", "cw2", (10, 10), mean_l2=1.25, target_mode="random"),
         cell("forensic", "attractor", "pgd", "linf_pgd", (3, 10), forensic={
             "operating_points": [
                 point(0.05, (3, 3), (1, 20), (0, 10), (2, 3), 0.98),
@@ -61,7 +61,7 @@ def cell_files(tmp_path: Path) -> list[Path]:
                 point(0.05, (0, 0), (1, 20), (0, 10), (0, 0), math.nan),
             ]}),
         cell("integrated", "attractor", "pgd", "linf_pgd", (1, 8)),
-        cell("integrated", "attractor", "cw", "cw2", (2, 8), mean_l2=3.5),
+        cell("integrated", "attractor", "cw", "cw2", (2, 8), mean_l2=3.5, target_mode="random"),
         cell("whitebox", "undefended", "transfer-only", "dim", (5, 10)),
     ]  # fmt: skip
     paths = []
@@ -154,6 +154,15 @@ def test_written_tables_are_csv_and_markdown(cell_files, tmp_path) -> None:
         ("mim_0.3", "mim", "none", "UMIFGSM"),
         ("mim_targeted", "mim", "random", "TMIFGSM"),
         ("dim_0.3", "dim", "none", None),
+        # Like for like only (issue 17, defect 1): the paper's CW2 / EAD / JSMA are targeted.
+        ("cw2", "cw2", "none", None),
+        ("cw2_ta", "cw2", "random", "CW2"),
+        ("ead", "ead", "none", None),
+        ("ead_ta", "ead", "random", "EAD"),
+        ("trapdoor.cw2", "cw2", "random", "CW2*"),
+        ("jsma", "jsma", "random", "JSMA"),
+        ("llc_0.3", "llc", "least_likely", "LLC"),
+        ("pgd_targeted", "linf_pgd", "random", None),
     ],
 )
 def test_paper_rows(label, attack, mode, row) -> None:

@@ -16,7 +16,9 @@ from decoybench.papers.baselines.figures import baseline_comparison_figure, plot
 DEFENSES = {"attractor": "attractor", "lid": "lid", "magnet": "magnet"}
 
 
-def forensic_cell(defense: str, label: str, attack: str, overall: tuple[int, int]) -> dict:
+def forensic_cell(
+    defense: str, label: str, attack: str, overall: tuple[int, int], target_mode: str = "none"
+) -> dict:
     def point(fpr_target: float, extra: int) -> dict[str, Any]:
         return {
             "fpr_target": fpr_target,
@@ -27,7 +29,7 @@ def forensic_cell(defense: str, label: str, attack: str, overall: tuple[int, int
         }
 
     return {
-        "attack": {"name": attack, "epsilon": 0.3, "target_mode": "none"},
+        "attack": {"name": attack, "epsilon": 0.3, "target_mode": target_mode},
         "cell": {"attack": label, "defense": defense, "kind": "forensic", "setting": "forensic"},
         "forensic": {"operating_points": [point(0.05, 0), point(0.005, 1)]},
         "rates": {"target_asr": Rate(20, 129).as_dict()},
@@ -38,10 +40,10 @@ def cells() -> list[dict[str, Any]]:
     """Attractor and MagNet on FGSM and CW2, LID on FGSM only (its CW2 cell is missing)."""
     return [
         forensic_cell("attractor", "fgsm_0.3", "fgsm", (4, 129)),
-        forensic_cell("attractor", "cw2", "cw2", (0, 129)),
+        forensic_cell("attractor", "cw2", "cw2", (0, 129), "random"),
         forensic_cell("lid", "fgsm_0.3", "fgsm", (100, 129)),
         forensic_cell("magnet", "fgsm_0.3", "fgsm", (60, 129)),
-        forensic_cell("magnet", "cw2", "cw2", (128, 129)),
+        forensic_cell("magnet", "cw2", "cw2", (128, 129), "random"),
     ]
 
 

@@ -124,13 +124,15 @@ def forensic_cells() -> list[dict[str, Any]]:
     """Attractor and LID on FGSM, CW2, a targeted MIM (TMIFGSM) and JSMA; LID lacks CW2."""
     return [
         forensic_cell("attractor", "jsma", "jsma", target_mode="random", asr=(20, 100)),
-        forensic_cell("attractor", "cw2", "cw2", tpr=(3, 40), overall=(37, 100)),
+        forensic_cell(
+            "attractor", "cw2", "cw2", tpr=(3, 40), overall=(37, 100), target_mode="random"
+        ),
         forensic_cell("attractor", "fgsm_0.3", "fgsm", asr=(26, 100)),
         forensic_cell("attractor", "tmim", "mim", target_mode="random"),
         forensic_cell("lid", "fgsm_0.3", "fgsm", asr=(75, 100), tpr=(30, 75), overall=(45, 100)),
         forensic_cell("lid", "jsma", "jsma", target_mode="random"),
         whitebox_cell("fgsm_0.3", "fgsm", (75, 100)),
-        whitebox_cell("cw2", "cw2", (99, 100)),
+        whitebox_cell("cw2", "cw2", (99, 100), target_mode="random"),
     ]
 
 
@@ -169,9 +171,9 @@ def test_comparison_rows_follow_the_paper_ua_then_ta() -> None:
     frame = comparison_table(forensic_cells(), "mnist", {"attractor": "attractor", "lid": "lid"})
     assert list(frame["fpr_target"].unique()) == [0.05, 0.005]
     at_5 = frame[frame["fpr_target"] == 0.05]
-    assert list(at_5["attack"]) == ["fgsm_0.3", "cw2", "tmim", "jsma"]
-    assert list(at_5["type"]) == ["UA", "UA", "TA", "TA"]
-    assert list(at_5["paper_row"]) == ["FGSM", "CW2", "TMIFGSM", "JSMA"]
+    assert list(at_5["attack"]) == ["fgsm_0.3", "tmim", "jsma", "cw2"]  # UA, then TA
+    assert list(at_5["type"]) == ["UA", "TA", "TA", "TA"]
+    assert list(at_5["paper_row"]) == ["FGSM", "TMIFGSM", "JSMA", "CW2"]
 
 
 def test_missing_defense_cell_is_nan_and_shown_absent() -> None:

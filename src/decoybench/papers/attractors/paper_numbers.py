@@ -231,6 +231,12 @@ ATTRACTORS_ATTACK_ROWS: dict[str, str] = {
     "cw2": "CW2",
     "ead": "EAD",
 }
+# The paper's targeted rows (Sec. VI-A: LLC, RLLC, ILLC, TMIFGSM, BLB, JSMA, CW, EAD; a
+# random target, or the least likely class for the LLC family); the other ten are untargeted.
+# A configured attack is compared with a row only when both are targeted or both are not.
+ATTRACTORS_TARGETED_ROWS = frozenset(
+    {"LLC", "RLLC", "ILLC", "TMIFGSM", "JSMA", "BLB", "CW2", "CW2*", "EAD", "EAD*"}
+)
 # Attack-preset prefix whose attacks are the paper's starred (Trapdoor-setting) rows.
 ATTRACTORS_STARRED_PRESET = "trapdoor"
 
@@ -238,11 +244,12 @@ ATTRACTORS_STARRED_PRESET = "trapdoor"
 def attractors_row(label: str, attack: str, target_mode: str) -> str | None:
     """The attractors paper's row for a configured attack (`label`, registry `attack`): e.g.
     `deepsec-mnist.pgd` -> PGD, `trapdoor.pgd` -> PGD*, a targeted `mim` -> TMIFGSM; None
-    when the paper has no such row."""
+    when the paper has no such row, or has it only in the other target mode (an untargeted
+    `cw2` is not the paper's targeted CW2: ATTRACTORS_TARGETED_ROWS)."""
     row = ATTRACTORS_ATTACK_ROWS.get(attack)
     if attack == "mim" and target_mode != "none":
         row = "TMIFGSM"
-    if row is None:
+    if row is None or (row in ATTRACTORS_TARGETED_ROWS) != (target_mode != "none"):
         return None
     if label.split(".", 1)[0] == ATTRACTORS_STARRED_PRESET and f"{row}*" in ATTRACTORS_ROWS:
         return f"{row}*"
