@@ -62,6 +62,7 @@ def sweep_defense(
     labels = torch.as_tensor(test.labels[:count])
     entry = defense_registry.type_of(defense)
     gradients = entry.gradients if entry is not None else ("exact",)
+    fingerprint = read_manifest(data_dir)["fingerprint"]
     failures: dict[float, dict[str, dict[str, np.ndarray]]] = {}
     for gradient in gradients:
         system = load_system(
@@ -69,17 +70,22 @@ def sweep_defense(
             defense=defense,
             kind="adaptive",
             device=device,
-            data_sha256=read_manifest(data_dir)["fingerprint"],
+            data_sha256=fingerprint,
             defense_path=defense_path,
             gradient=gradient,
         )
+        # The same at every ε: the clean predictions and rejections.
+        clean = {
+            "clean_correct": (predict(system.model, images) == labels).numpy(),
+            "clean_rejected": clean_rejections(system, images.to(device), batch_size),
+        }
         for epsilon in epsilons:
             generator = seed_everything(
                 derive_seed(seed, "sweep", defense, f"{epsilon:g}", *_bpda(gradient))
             )
             at = at_epsilon(attack_config, float(epsilon))
             scored = _attack_and_score(
-                system, at, images, labels, test.images, generator, device, batch_size
+                system, at, images, labels, clean, test.images, generator, device, batch_size
             )
             for name, point in scored["operating_points"].items():
                 by_point = failures.setdefault(float(epsilon), {}).setdefault(name, {})
@@ -127,12 +133,14 @@ def _attack_and_score(
     attack_config: Mapping[str, Any],
     images: torch.Tensor,
     labels: torch.Tensor,
+    clean: Mapping[str, Any],
     test_images: np.ndarray,
     generator: torch.Generator,
     device: torch.device,
     batch_size: int,
 ) -> dict[str, Any]:
-    """One ε of the sweep against one deployment: the defender's outcome per operating point."""
+    """One ε of the sweep against one deployment: the defender's outcome per operating point
+    (`clean`: the deployment's clean_correct and clean_rejected, computed once)."""
     arrays = attack_batches(
         attack=build_from_config(dict(attack_config)),
         model=system.crafting_model,
@@ -145,12 +153,12 @@ def _attack_and_score(
     )
     arrays["index"] = np.arange(len(images))
     arrays["label"] = labels.numpy()
-    arrays["source_clean_correct"] = (predict(system.model, images) == labels).numpy()
+    arrays["source_clean_correct"] = clean["clean_correct"]
     outcome = cell_outcome(system.model, arrays, test_images, batch_size)
     return defender_outcome(
         system,
         clean_correct=outcome.target_correct,
-        clean_rejected=clean_rejections(system, images.to(device), batch_size),
+        clean_rejected=clean["clean_rejected"],
         fooled=outcome.target_fooled,
         x_adv=outcome.x_adv.to(device),
         batch_size=batch_size,
