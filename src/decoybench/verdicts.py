@@ -25,6 +25,7 @@ is the same formula), so it is written here.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -43,6 +44,7 @@ __all__ = [
     "rate_from_columns",
     "rate_from_dict",
     "rate_verdict",
+    "verdict_metrics",
     "within_verdict",
 ]
 
@@ -149,3 +151,18 @@ def rate_from_columns(row: Mapping[str, Any], prefix: str) -> Rate | None:
     if not _defined(count, total):
         return None
     return Rate(count=int(count), total=int(total))
+
+
+VERDICT_SCORES = {HOLDS: 1.0, UNDECIDED: 0.5, FAILS: 0.0}
+
+
+def verdict_metrics(keys: Iterable[Any], verdicts: Iterable[str]) -> dict[str, float]:
+    """MLflow metrics of a claims table: `claim.{key}` = 1 holds, 0.5 undecided, 0 fails (no
+    data left out), and the counts `claims.holds`, `claims.fails`, `claims.undecided`."""
+    metrics: dict[str, float] = {f"claims.{name}": 0.0 for name in ("holds", "fails", "undecided")}
+    for key, verdict in zip(keys, verdicts, strict=True):
+        if verdict not in VERDICT_SCORES:
+            continue
+        metrics[f"claim.{re.sub(r'[^A-Za-z0-9_.-]', '_', str(key))}"] = VERDICT_SCORES[verdict]
+        metrics[f"claims.{verdict}"] += 1.0
+    return metrics

@@ -116,7 +116,7 @@ def cell(
 
 
 def sidecar(
-    oracle: int = 980, defended: int = 975, misdetected: int = 5, total: int = 1000
+    oracle: int = 980, defended: int = 975, misdetected: int = 2, total: int = 1000
 ) -> dict[str, Any]:
     return {
         "table6": {
@@ -177,7 +177,7 @@ def transfer_cells() -> list[dict[str, Any]]:
     ]
 
 
-def greybox_cells(fgsm_detected: int = 95) -> list[dict[str, Any]]:
+def greybox_cells(fgsm_detected: int = 95, fgsm_detected_all: int = 99) -> list[dict[str, Any]]:
     return [
         cell(
             "greybox",
@@ -185,7 +185,10 @@ def greybox_cells(fgsm_detected: int = 95) -> list[dict[str, Any]]:
             "fgsm_0.05",
             "fgsm",
             epsilon=0.05,
-            rates={"detection_rate": (fgsm_detected, 100), "detection_rate_all": (60, 100)},
+            rates={
+                "detection_rate": (fgsm_detected, 100),
+                "detection_rate_all": (fgsm_detected_all, 100),
+            },
         ),
         cell("greybox", MT, "igs", "igs", epsilon=0.1),
         cell("greybox", MT, "cw2_k40", "cw2", confidence=40, rates={"recall": (7, 10)}),
@@ -300,7 +303,7 @@ def test_greybox_rows(tables: dict[str, pd.DataFrame]) -> None:
     frame = tables["multitask_greybox"].set_index("attack_key")
     assert list(frame.index) == ["fgsm_0.05", "igs", "cw2_k0", "cw2_k40"]
     fgsm = frame.loc["fgsm_0.05"]
-    assert (fgsm["detection_rate"], fgsm["detection_rate_all"]) == (0.95, 0.60)
+    assert (fgsm["detection_rate"], fgsm["detection_rate_all"]) == (0.95, 0.99)
     assert fgsm["paper_detection_rate"] == 0.987 and fgsm["paper_attack"] == "FGSM"
     assert frame.loc["igs", "paper_detection_rate"] == 0.944
     assert math.isnan(frame.loc["cw2_k40", "paper_detection_rate"])  # Table IV has no C&W
@@ -427,10 +430,11 @@ def test_claims_hold_on_constructed_numbers(tables: dict[str, pd.DataFrame]) -> 
         "near_whitebox_generation",
         "benign_misdetection",
     ]
-    assert claims["holds"].tolist() == [True] * 5
+    assert claims["verdict"].tolist() == ["holds"] * 5
     assert claims.loc["benign_accuracy_gap", "measured"] == pytest.approx(0.005)
-    assert claims.loc["greybox_fgsm_detection", "measured"] == 0.95
-    assert "95.0% [" in claims.loc["greybox_fgsm_detection", "ours"]
+    assert "−0.5 points [" in claims.loc["benign_accuracy_gap", "ours"].replace("-", "−")
+    assert claims.loc["greybox_fgsm_detection", "measured"] == 0.99  # the whole set
+    assert "99.0% [" in claims.loc["greybox_fgsm_detection", "ours"]
     assert claims.loc["blackbox_fgsm_accuracy", "measured"] == pytest.approx(0.6)
     # The largest defended − original: κ = 40 non-targeted, 0/50 against 45/50.
     assert claims.loc["near_whitebox_generation", "measured"] == pytest.approx(-0.9)
@@ -441,14 +445,11 @@ def test_claims_hold_on_constructed_numbers(tables: dict[str, pd.DataFrame]) -> 
 
 def test_claims_fail_beyond_each_threshold() -> None:
     failing = _claims(
-        defense_json=sidecar(oracle=980, defended=955, misdetected=11), fgsm_detected=89
+        defense_json=sidecar(oracle=980, defended=930, misdetected=30), fgsm_detected_all=70
     )
-    assert failing.loc["benign_accuracy_gap", "holds"] is False  # 2.5 points > 2
-    assert failing.loc["greybox_fgsm_detection", "holds"] is False  # 89% < 90%
-    assert failing.loc["benign_misdetection", "holds"] is False  # 1.1% > 1%
-    at_edge = _claims(defense_json=sidecar(oracle=980, defended=960, misdetected=10))
-    assert at_edge.loc["benign_accuracy_gap", "holds"] is True  # exactly 2 points
-    assert at_edge.loc["benign_misdetection", "holds"] is True  # exactly 1%
+    assert failing.loc["benign_accuracy_gap", "verdict"] == "fails"  # [−7.0, −3.0] points
+    assert failing.loc["greybox_fgsm_detection", "verdict"] == "fails"  # 70% [60.4, 78.1]
+    assert failing.loc["benign_misdetection", "verdict"] == "fails"  # 3% [2.1, 4.3]
     cells = [
         cell(
             "transfer",
@@ -456,7 +457,42 @@ def test_claims_fail_beyond_each_threshold() -> None:
             "fgsm_0.1",
             "fgsm",
             epsilon=0.1,
-            rates={"accuracy_original": (50, 100), "accuracy_defended": (50, 100)},
+            rates={"accuracy_original": (50, 100), "accuracy_defended": (30, 100)},
+        ),
+        cell(
+            "near_whitebox",
+            MT,
+            "cw2c_k0",
+            "cw2_combined",
+            confidence=0,
+            rates={"generation_rate": (45, 50)},
+        ),
+        cell(
+            "whitebox", "undefended", "cw2c_k0", "cw2_combined", confidence=0, target_asr=(10, 50)
+        ),
+    ]
+    claims = _claims(cells=cells)
+    assert claims.loc["blackbox_fgsm_accuracy", "verdict"] == "fails"  # 30% vs 50%
+    assert claims.loc["near_whitebox_generation", "verdict"] == "fails"  # 90% vs 20%
+
+
+def test_claims_inside_their_intervals_are_undecided() -> None:
+    """A point estimate on the right side of a threshold decides nothing when the interval
+    straddles it: each of these used to be a "holds" or "does not hold"."""
+    at_edge = _claims(
+        defense_json=sidecar(oracle=980, defended=960, misdetected=10), fgsm_detected_all=91
+    )
+    assert at_edge.loc["benign_accuracy_gap", "verdict"] == "undecided"  # exactly 2 points
+    assert at_edge.loc["benign_misdetection", "verdict"] == "undecided"  # exactly 1%
+    assert at_edge.loc["greybox_fgsm_detection", "verdict"] == "undecided"  # 91% [83.8, 95.2]
+    cells = [
+        cell(
+            "transfer",
+            MT,
+            "fgsm_0.1",
+            "fgsm",
+            epsilon=0.1,
+            rates={"accuracy_original": (50, 100), "accuracy_defended": (52, 100)},
         ),
         cell(
             "near_whitebox",
@@ -482,16 +518,39 @@ def test_claims_fail_beyond_each_threshold() -> None:
         ),
     ]
     claims = _claims(cells=cells)
-    assert claims.loc["blackbox_fgsm_accuracy", "holds"] is False  # equal is not above
-    assert claims.loc["near_whitebox_generation", "holds"] is False  # κ = 40: 60% vs 60%
+    assert claims.loc["blackbox_fgsm_accuracy", "verdict"] == "undecided"  # +2 points, n 100
+    # κ = 0 holds (2% vs 100%), κ = 40 is 60% vs 60%: not every κ is decided
+    assert claims.loc["near_whitebox_generation", "verdict"] == "undecided"
     assert claims.loc["near_whitebox_generation", "measured"] == 0.0
     assert "κ=40" in claims.loc["near_whitebox_generation", "ours"]
+
+
+def test_greybox_detection_is_over_the_whole_adversarial_set() -> None:
+    """Table IV's detection rate is over "the whole adversarial test set" (Sec. IV-C): 30 of
+    500 detected is 6%, however many of the 8 examples that fool Z* are detected."""
+    claims = _claims(
+        cells=[
+            cell(
+                "greybox",
+                MT,
+                "fgsm_0.05",
+                "fgsm",
+                epsilon=0.05,
+                rates={"detection_rate": (5, 8), "detection_rate_all": (30, 500)},
+            )
+        ]
+    )
+    row = claims.loc["greybox_fgsm_detection"]
+    assert row["measured"] == pytest.approx(0.06)
+    assert row["verdict"] == "fails"
+    assert row["ours"].startswith("6.0% [") and "(30/500)" in row["ours"]
+    assert "62.5%" in row["detail"]  # the share of the fooling examples, kept as detail
 
 
 def test_claims_say_what_is_missing() -> None:
     cells = [cell("transfer", MT, "igs", "igs", epsilon=0.1)]
     claims = _claims(cells=cells, defense_json={})
-    assert claims["holds"].isna().all()
+    assert set(claims["verdict"]) == {"no data"}
     assert all(detail.startswith("missing") for detail in claims["detail"])
     assert claims.loc["benign_misdetection", "paper"] == "0.09%"  # the paper's side stays
     metrics = headline_metrics({"multitask_claims": claims.reset_index()})
@@ -547,7 +606,7 @@ def test_markdown_csv_and_headline_metrics(tmp_path: Path) -> None:
     assert not list((tmp_path / "tables").glob(".tmp-*"))
     metrics = headline_metrics(frames)
     assert metrics["rows.multitask_blackbox"] == 7.0
-    assert metrics["claim.benign_misdetection"] == 1.0 and metrics["claims.holds_share"] == 1.0
+    assert metrics["claim.benign_misdetection"] == 1.0 and metrics["claims.holds"] == 5.0
     assert metrics["benign.accuracy_oracle"] == 0.98
     with pytest.raises(ValueError, match="unknown multitask table output"):
         write_multitask_tables(

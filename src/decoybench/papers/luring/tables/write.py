@@ -5,7 +5,6 @@ and the numbers tracked in MLflow (`headline_metrics`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from decoybench.tables.paper import (
     requested_outputs,
     write_tables,
 )
+from decoybench.verdicts import verdict_metrics
 
 __all__ = [
     "CAPTIONS",
@@ -149,14 +149,11 @@ def write_luring_tables(
 
 def headline_metrics(frames: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     """A few numbers worth tracking (MLflow): each table's row count and each claim's verdict
-    as 0/1 (`claim.{key}`, key characters outside [A-Za-z0-9_.-] replaced by "_")."""
+    (`decoybench.verdicts.verdict_metrics`)."""
     metrics: dict[str, float] = {
         f"rows.{name}": float(len(frame)) for name, frame in frames.items()
     }
     claims = frames.get("luring_claims")
     if claims is not None:
-        for key, holds in zip(claims["key"], claims["holds"], strict=True):
-            metrics[f"claim.{re.sub(r'[^A-Za-z0-9_.-]', '_', str(key))}"] = float(bool(holds))
-        if len(claims):
-            metrics["claims.holds_share"] = float(claims["holds"].astype(bool).mean())
+        metrics.update(verdict_metrics(claims["key"], claims["verdict"]))
     return metrics

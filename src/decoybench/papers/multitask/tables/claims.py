@@ -1,5 +1,10 @@
 """The multi-task paper's qualitative claims (Sec. IV-B to IV-E) against explicit
-thresholds (the paper states none), ours and the paper's own numbers."""
+thresholds (the paper states none), ours and the paper's own numbers.
+
+Each verdict is read from a 95% interval (`decoybench.verdicts`): holds, fails, or
+undecided when the interval straddles the threshold; a difference of two rates uses the
+Newcombe/MOVER interval. The paper's own numbers have no interval: `paper_holds` compares
+its point values."""
 
 from __future__ import annotations
 
@@ -21,6 +26,16 @@ from decoybench.papers.multitask.paper_numbers import (
 )
 from decoybench.papers.multitask.tables.inputs import Inputs, MultitaskCell, paper_percent
 from decoybench.tables.paper import as_float, format_rate, is_nan, percent_text
+from decoybench.verdicts import (
+    NO_DATA,
+    combine_every,
+    difference_interval,
+    interval_verdict,
+    rate_from_columns,
+    rate_from_dict,
+    rate_verdict,
+    within_verdict,
+)
 
 __all__ = [
     "BENIGN_ACCURACY_GAP",
@@ -61,6 +76,13 @@ def _points(value: float) -> str:
     return "—" if is_nan(value) else f"{100 * value:+.1f} points"
 
 
+def _points_interval(d: float, low: float, high: float) -> str:
+    """A difference with its 95% interval, e.g. "+2.8 points [−1.0, +6.5]"."""
+    if is_nan(d):
+        return "—"
+    return f"{100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]"
+
+
 # --- claims ------------------------------------------------------------------------------
 
 CLAIMS_COLUMNS: tuple[str, ...] = (
@@ -68,7 +90,7 @@ CLAIMS_COLUMNS: tuple[str, ...] = (
     "claim",
     "measured",
     "threshold",
-    "holds",
+    "verdict",
     "ours",
     "paper",
     "paper_holds",
@@ -94,7 +116,7 @@ def _claim(
     *,
     measured: float = math.nan,
     threshold: float,
-    holds: bool | None,
+    verdict: str,
     ours: str = "—",
     paper: str = "—",
     paper_holds: bool | None = None,
@@ -105,7 +127,7 @@ def _claim(
         "claim": claim,
         "measured": measured,
         "threshold": threshold,
-        "holds": holds,
+        "verdict": verdict,
         "ours": ours,
         "paper": paper,
         "paper_holds": paper_holds,
@@ -133,21 +155,22 @@ def _benign_claim(table6: Mapping[str, Any], paper_dataset: str | None) -> dict[
         return _claim(
             "benign_accuracy_gap",
             claim,
-            holds=None,
+            verdict=NO_DATA,
             detail="missing: the sidecar's table6 accuracy_oracle / accuracy_defended",
             **common,
         )
-    gap = _value(defended) - _value(oracle)
-    known = not math.isnan(gap)
+    gap, low, high = difference_interval(rate_from_dict(defended), rate_from_dict(oracle))
     undetected = table6.get("accuracy_defended_undetected")
     return _claim(
         "benign_accuracy_gap",
         claim,
         measured=abs(gap),
-        holds=bool(abs(gap) <= BENIGN_ACCURACY_GAP + 1e-12) if known else None,
-        ours=f"defended {_shown(defended)} vs oracle {_shown(oracle)} ({_points(gap)})",
-        detail="measured: |defended − oracle| over every benign test image; over the accepted "
-        f"images only (the paper's Defended) the defended accuracy is {_shown(undetected)}",
+        verdict=within_verdict(low, high, BENIGN_ACCURACY_GAP),
+        ours=f"defended {_shown(defended)} vs oracle {_shown(oracle)} "
+        f"({_points_interval(gap, low, high)})",
+        detail="measured: |defended − oracle| over every benign test image, its interval "
+        "inside ±the threshold to hold; over the accepted images only (the paper's Defended) "
+        f"the defended accuracy is {_shown(undetected)}",
         **common,
     )
 
@@ -163,26 +186,25 @@ def _greybox_claim(inputs: Inputs, paper_dataset: str | None) -> dict[str, Any]:
         "paper_holds": None if paper is None else paper >= GREYBOX_DETECTION_THRESHOLD,
     }
     cell = _closest(inputs.greybox, "fgsm", TABLE_IV_FGSM_EPSILON)
-    if cell is None or cell.rate("detection_rate") is None:
+    if cell is None or cell.rate("detection_rate_all") is None:
         return _claim(
             "greybox_fgsm_detection",
             claim,
-            holds=None,
+            verdict=NO_DATA,
             detail="missing: no non-targeted grey-box FGSM cell of the defense with a "
             "multitask detection rate",
             **common,
         )
-    rate = cell.rate("detection_rate")
-    value = _value(rate)
+    rate = cell.rate("detection_rate_all")
     return _claim(
         "greybox_fgsm_detection",
         claim,
-        measured=value,
-        holds=None if math.isnan(value) else bool(value >= GREYBOX_DETECTION_THRESHOLD),
+        measured=_value(rate),
+        verdict=rate_verdict(rate_from_dict(rate), GREYBOX_DETECTION_THRESHOLD, ">="),
         ours=_shown(rate),
         detail=f"{cell.setting}/{cell.key} (ε = {cell.epsilon:g}; the paper's 0.05): detection "
-        "rate over the examples that fool Z*; over all attacked images "
-        f"{_shown(cell.rate('detection_rate_all'))}",
+        "rate over the whole adversarial test set, the paper's definition (Sec. IV-C); over "
+        f"the examples that fool Z* only {_shown(cell.rate('detection_rate'))}",
         **common,
     )
 
@@ -204,18 +226,19 @@ def _blackbox_claim(inputs: Inputs, paper_dataset: str | None) -> dict[str, Any]
         return _claim(
             "blackbox_fgsm_accuracy",
             claim,
-            holds=None,
+            verdict=NO_DATA,
             detail="missing: no non-targeted black-box FGSM cell of the defense with "
             "multitask accuracies",
             **common,
         )
-    margin = _value(defended) - _value(original)
+    margin, low, high = difference_interval(rate_from_dict(defended), rate_from_dict(original))
     return _claim(
         "blackbox_fgsm_accuracy",
         claim,
         measured=margin,
-        holds=None if math.isnan(margin) else bool(margin > 0),
-        ours=f"defended {_shown(defended)} vs original {_shown(original)} ({_points(margin)})",
+        verdict=interval_verdict(low, high, 0.0, ">"),
+        ours=f"defended {_shown(defended)} vs original {_shown(original)} "
+        f"({_points_interval(margin, low, high)})",
         detail=f"{cell.setting}/{cell.key} (ε = {cell.epsilon:g}; the paper's 0.1), both "
         "models scored on the same transferred set; measured: defended − original",
         **common,
@@ -248,7 +271,7 @@ def _near_whitebox_claim(near_whitebox: pd.DataFrame, paper_dataset: str | None)
         return _claim(
             "near_whitebox_generation",
             claim,
-            holds=None,
+            verdict=NO_DATA,
             detail="missing: no κ with both a near-white-box cell of the defense and a "
             "white-box cell on the undefended oracle"
             + (f" (incomplete: {', '.join(skipped)})" if skipped else ""),
@@ -261,14 +284,24 @@ def _near_whitebox_claim(near_whitebox: pd.DataFrame, paper_dataset: str | None)
         f"{percent_text(row.original_generation_rate)}"
         for row in both.itertuples()
     ]
-    detail = "measured: the largest defended − original; " + "; ".join(parts)
+    verdicts = []
+    for _, row in both.iterrows():
+        _, low, high = difference_interval(
+            rate_from_columns(row, "defended_generation_rate"),
+            rate_from_columns(row, "original_generation_rate"),
+        )
+        verdicts.append(interval_verdict(low, high, 0.0, "<"))
+    detail = (
+        "measured: the largest defended − original; holds when every row's interval lies "
+        "below 0; " + "; ".join(parts)
+    )
     if skipped:
         detail += f"; not compared (a cell missing): {', '.join(skipped)}"
     return _claim(
         "near_whitebox_generation",
         claim,
         measured=float(margins.max()),
-        holds=bool((margins < 0).all()),
+        verdict=combine_every(verdicts),
         ours=f"worst {worst['mode']} κ={worst['kappa']:g}: defended "
         f"{percent_text(worst['defended_generation_rate'])} vs original "
         f"{percent_text(worst['original_generation_rate'])} ({len(both)} rows compared)",
@@ -290,16 +323,15 @@ def _misdetection_claim(table6: Mapping[str, Any], paper_dataset: str | None) ->
         return _claim(
             "benign_misdetection",
             claim,
-            holds=None,
+            verdict=NO_DATA,
             detail="missing: the sidecar's table6 misdetection_rate",
             **common,
         )
-    value = _value(rate)
     return _claim(
         "benign_misdetection",
         claim,
-        measured=value,
-        holds=None if math.isnan(value) else bool(value <= MISDETECTION_THRESHOLD + 1e-12),
+        measured=_value(rate),
+        verdict=rate_verdict(rate_from_dict(rate), MISDETECTION_THRESHOLD, "<="),
         ours=_shown(rate),
         detail="over the benign test split (the sidecar's table6)",
         **common,
@@ -312,14 +344,15 @@ def claims_table(
     """The paper's claims, each against an explicit threshold (the paper states none):
 
     (a) Table VI: |defended − oracle| benign accuracy ≤ `BENIGN_ACCURACY_GAP`;
-    (b) Table IV: grey-box FGSM (ε closest to 0.05) detection rate ≥
-        `GREYBOX_DETECTION_THRESHOLD`;
+    (b) Table IV: grey-box FGSM (ε closest to 0.05) detection rate over the whole
+        adversarial set (the paper's population) ≥ `GREYBOX_DETECTION_THRESHOLD`;
     (c) Table III: black-box FGSM (ε closest to 0.1) accuracy, defended − original > 0;
     (d) Table V: defended generation rate below the original's in every row with both
         (measured: the largest difference; holds when < 0);
     (e) Sec. IV-E: benign mis-detection ≤ `MISDETECTION_THRESHOLD`.
 
-    A claim whose inputs are missing keeps its row with `holds` None and says what is
+    `verdict` is holds / fails / undecided from the 95% intervals (module docstring); a
+    claim whose inputs are missing keeps its row with verdict "no data" and says what is
     missing; `paper_holds` says whether the paper's own numbers meet the threshold.
     """
     table6 = inputs.sidecar.get("table6") or {}
@@ -331,6 +364,5 @@ def claims_table(
         _misdetection_claim(table6, paper_dataset),
     ]
     frame = pd.DataFrame(rows, columns=list(CLAIMS_COLUMNS))
-    for column in ("holds", "paper_holds"):
-        frame[column] = frame[column].astype(object)
+    frame["paper_holds"] = frame["paper_holds"].astype(object)
     return frame

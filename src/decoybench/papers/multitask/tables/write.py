@@ -3,7 +3,6 @@ Markdown (`decoybench.tables.paper`), and the headline numbers tracked in MLflow
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from decoybench.tables.paper import (
     requested_outputs,
     write_tables,
 )
+from decoybench.verdicts import verdict_metrics
 
 __all__ = [
     "MULTITASK_TABLES",
@@ -165,8 +165,7 @@ def write_multitask_tables(
 
 def headline_metrics(frames: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     """A few numbers worth tracking (MLflow): each table's row count, the benign measures
-    (`benign.{measure}`) and each claim's verdict as 0/1 (`claim.{key}`; undecided claims
-    left out), with the share that holds among the decided ones."""
+    (`benign.{measure}`) and each claim's verdict (`decoybench.verdicts.verdict_metrics`)."""
     metrics: dict[str, float] = {
         f"rows.{name}": float(len(frame)) for name, frame in frames.items()
     }
@@ -177,13 +176,5 @@ def headline_metrics(frames: Mapping[str, pd.DataFrame]) -> dict[str, float]:
                 metrics[f"benign.{measure}"] = float(value)
     claims = frames.get("multitask_claims")
     if claims is not None:
-        decided = [
-            (key, holds)
-            for key, holds in zip(claims["key"], claims["holds"], strict=True)
-            if not is_nan(holds)
-        ]
-        for key, holds in decided:
-            metrics[f"claim.{re.sub(r'[^A-Za-z0-9_.-]', '_', str(key))}"] = float(bool(holds))
-        if decided:
-            metrics["claims.holds_share"] = sum(bool(h) for _, h in decided) / len(decided)
+        metrics.update(verdict_metrics(claims["key"], claims["verdict"]))
     return metrics
