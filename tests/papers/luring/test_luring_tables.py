@@ -23,7 +23,6 @@ from decoybench.papers.luring.paper_numbers import (
     paper_logits,
 )
 from decoybench.papers.luring.tables.claims import claims_table
-from decoybench.papers.luring.tables.inputs import middle_epsilon
 from decoybench.papers.luring.tables.write import (
     LURING_TABLES,
     build_luring_tables,
@@ -335,44 +334,94 @@ def test_agreement_and_distortion_tables(tables: dict[str, pd.DataFrame]) -> Non
     assert fgsm["paper_mean_l2"].isna().all() and (fgsm["model"] != "target").all()
 
 
-def test_claims_hold_and_fail_on_constructed_numbers(tables: dict[str, pd.DataFrame]) -> None:
+def test_claims_on_constructed_numbers(tables: dict[str, pd.DataFrame]) -> None:
+    """The fixture's X' are 3-5 images: every margin's interval straddles 0, and the
+    agreement gap of 2.5 points [−4.2, −0.8] straddles −3: nothing is decided."""
     claims = tables["luring_claims"].set_index("key")
-    assert middle_epsilon([0.5, 0.1, 0.3]) == 0.3 and middle_epsilon([0.4, 0.2]) == 0.2
     agreement = claims.loc["agreement.luring.luring_ce"]
-    assert agreement["holds"] and agreement["measured"] == pytest.approx(0.025)
-    iar = claims.loc["iar.transfer_public.fgsm.fgsm_0.3.eps0.3.luring"]
-    assert iar["holds"] and iar["measured"] == pytest.approx(2 / 3 - 1 / 3)
-    assert claims.loc["dr.transfer_public.fgsm.fgsm_0.3.eps0.3.luring", "holds"]
-    dac = claims.loc["dac.transfer_public.MIM-W.eps0.3.luring"]
-    assert not dac["holds"] and dac["measured"] == pytest.approx(0.6 - 0.7)
+    assert agreement["verdict"] == "undecided" and agreement["measured"] == pytest.approx(0.025)
+    iar = claims.loc["iar.transfer_public.fgsm.luring"]  # one row over ε 0.1, 0.3, 0.5
+    assert iar["verdict"] == "undecided" and iar["measured"] == pytest.approx(0.0)
+    assert "ε = 0.3 [fgsm_0.3]: Luring 66.7%" in iar["detail"]
+    dac = claims.loc["dac.transfer_public.MIM-W.luring"]
+    assert dac["verdict"] == "undecided" and dac["measured"] == pytest.approx(0.6 - 0.7)
     assert "not compared (no data): Auto" in dac["detail"]
-    assert claims.loc["ac_m.transfer_public.MIM-W.eps0.3.luring", "holds"]  # 0.5 > 0.4, 0.3
-    # SPSA at ε ∈ {0.25, 0.3}: middle 0.25 exists on Luring alone, so there is nothing to
-    # compare and no row; every other claim's input is present.
-    assert not any(
-        key.startswith(("dac.transfer_public.SPSA", "ac_m.transfer_public.SPSA"))
-        for key in claims.index
-    )
-    assert len(claims) == 5
+    assert set(claims["verdict"]) == {"undecided"}
+    assert len(claims) == 7
     metrics = headline_metrics(tables)
-    assert metrics["claim.dac.transfer_public.MIM-W.eps0.3.luring"] == 0.0
-    assert metrics["rows.luring_claims"] == 5.0
+    assert metrics["claim.dac.transfer_public.MIM-W.luring"] == 0.5
+    assert metrics["claims.undecided"] == 7.0 and metrics["claims.holds"] == 0.0
+    assert metrics["rows.luring_claims"] == 7.0
 
 
-def test_agreement_claim_fails_beyond_three_points(tmp_path: Path) -> None:
-    cells, defenses = build_inputs(tmp_path, luring_agreement=940)
+def test_agreement_claim_fails_far_beyond_three_points(tmp_path: Path) -> None:
+    cells, defenses = build_inputs(tmp_path, luring_agreement=900)
     frames = build_luring_tables(
         cells=cells[:0], defenses=defenses, analysis=None, paper_dataset="svhn"
     )
     claims = frames["luring_claims"]
-    assert len(claims) == 1 and not claims["holds"].iloc[0]
-    assert claims["measured"].iloc[0] == pytest.approx(0.035)
+    assert len(claims) == 1 and claims["verdict"].iloc[0] == "fails"  # −7.5 points
+    assert claims["measured"].iloc[0] == pytest.approx(0.075)
     empty = claims_table(
         frames["luring_agreement"].iloc[:0],
         frames["luring_characterization"],
         frames["luring_defense"],
     )
-    assert empty.empty and list(empty.columns)[1:5] == ["claim", "measured", "threshold", "holds"]
+    assert empty.empty and list(empty.columns)[1:5] == ["claim", "measured", "threshold", "verdict"]
+
+
+NO_ROWS = pd.DataFrame(columns=["setting", "row", "epsilon", "defense", "approach"])
+
+
+def _rates(prefix: str, count: int, total: int = 100) -> dict[str, float]:
+    return {
+        prefix: count / total,
+        f"{prefix}_count": count,
+        f"{prefix}_total": total,
+        f"{prefix}_low": math.nan,
+        f"{prefix}_high": math.nan,
+    }
+
+
+def _figure2(rows: list[tuple[float, str, int, int]]) -> pd.DataFrame:
+    """Figure 2 rows (ε, approach, IAR count, DR count) of one attack, 100 images each."""
+    names = {"luring": "luring", "stack": "luring_stack", "auto": "luring_auto"}
+    names["cross_entropy"] = "luring_ce"
+    return pd.DataFrame(
+        [
+            {
+                "setting": "transfer_public",
+                "attack": "mim",
+                "attack_label": f"mim_{epsilon:g}",
+                "epsilon": epsilon,
+                "defense": names[approach],
+                "approach": approach,
+                "n_common": 100,
+                **_rates("iar", iar),
+                **_rates("dr", dr),
+            }
+            for epsilon, approach, iar, dr in rows
+        ]
+    )
+
+
+def test_figure2_claim_is_over_every_epsilon_not_the_middle_one() -> None:
+    """Sec. 3.3: Luring's IAR is the highest "for every ϵ". Above the others at ε = 0.1 and
+    at the middle ε = 0.2 but below Stack at 0.3: the claim fails (the middle-ε reading
+    said it held)."""
+    rows = []
+    for epsilon, luring, stack in ((0.1, 80, 20), (0.2, 70, 20), (0.3, 30, 60)):
+        rows += [(epsilon, "luring", luring, 90), (epsilon, "stack", stack, 10)]
+        rows += [(epsilon, "auto", 10, 10), (epsilon, "cross_entropy", 10, 10)]
+    claims = claims_table(NO_ROWS, _figure2(rows), NO_ROWS).set_index("key")
+    assert claims.loc["iar.transfer_public.mim.luring", "verdict"] == "fails"
+    assert claims.loc["iar.transfer_public.mim.luring", "measured"] == pytest.approx(-0.3)
+    assert claims.loc["dr.transfer_public.mim.luring", "verdict"] == "holds"  # 90 vs 10
+    # A margin of 2 points at n = 100 decides nothing.
+    close = [(0.1, "luring", 52, 90), (0.1, "stack", 50, 10)]
+    close += [(0.1, "auto", 10, 10), (0.1, "cross_entropy", 10, 10)]
+    claims = claims_table(NO_ROWS, _figure2(close), NO_ROWS).set_index("key")
+    assert claims.loc["iar.transfer_public.mim.luring", "verdict"] == "undecided"
 
 
 OMEGA = {

@@ -29,7 +29,6 @@ __all__ = [
     "is_luring_defense",
     "is_paper_cell",
     "load_inputs",
-    "middle_epsilon",
     "none_to_nan",
     "stored_rate_columns",
 ]
@@ -45,15 +44,6 @@ def is_luring_defense(name: str) -> bool:
     `luring`, `luring_<x>` or `luring-<x>`."""
     entry = defense_registry.type_of(name)
     return entry is not None and entry.name == LURING
-
-
-def middle_epsilon(epsilons: Iterable[float]) -> float:
-    """The median of the ε values present; for an even count the lower of the two middle
-    ones, so that the middle ε is always one that was run (ValueError when none is)."""
-    values = sorted({float(value) for value in epsilons if value is not None})
-    if not values:
-        raise ValueError("no ε to take the middle of")
-    return values[(len(values) - 1) // 2]
 
 
 def epsilon_key(epsilon: float | None) -> float | None:
