@@ -182,10 +182,50 @@ def test_claims_are_checked_against_stated_thresholds(cell_files) -> None:
     assert attractor_claims(forensic, clean, "imagenet").loc[0, "paper"] == "—"
     verdicts = {(row.claim.split(" (")[0].split(" at most")[0], row.attack): row.verdict
                 for row in claims.itertuples()}  # fmt: skip
-    assert verdicts[("clean accuracy of M within 1 point of C", "")] == "does not hold"  # 2 pts
-    assert verdicts[("ASR on M", "fgsm")] == "holds"  # 10% <= 0.25 x 60%
-    assert verdicts[("ASR on M", "pgd")] == "does not hold"  # 30% > 0.25 x 90%
-    assert verdicts[("TPR ≥ 95%", "pgd")] == "holds"
+    # Ten images per cell: every interval straddles its threshold.
+    assert verdicts[("clean accuracy of M within 1 point of C", "")] == "undecided"  # 2 pts
+    assert verdicts[("ASR on M", "fgsm")] == "undecided"  # 10% vs 0.25 × 60%, n = 10
+    assert verdicts[("ASR on M", "pgd")] == "undecided"  # 30% vs 0.25 × 90%, n = 10
+    assert verdicts[("TPR ≥ 95%", "pgd")] == "undecided"  # 3/3
     assert not any(claims["attack"] == "mystery")  # IGS is no paper row
-    clean["clean_accuracy_defended"] = rate(955, 1000)
+    clean["clean_accuracy_defended"] = rate(9580, 10000)  # −0.2 points [−0.8, +0.4]
+    clean["clean_accuracy_victim"] = rate(9600, 10000)
     assert attractor_claims(forensic, clean, "mnist5k").loc[0, "verdict"] == "holds"
+
+
+def _forensic_row(attack: str, row: str, on_c: int, on_m: int, detected: int) -> dict[str, Any]:
+    """A Table I CSV row over 500 images: ASR on C and M, and F_d's TPR over M's successes."""
+    values: dict[str, Any] = {"type": "UA", "attack": attack, "paper_row": row}
+    for prefix, count, total in (
+        ("asr_victim", on_c, 500),
+        ("asr_attractor", on_m, 500),
+        ("detection", detected, on_m),
+    ):
+        values.update({prefix: count / total, f"{prefix}_count": count, f"{prefix}_total": total})
+        values[f"paper_{prefix}"] = math.nan
+    return values
+
+
+def test_claim_verdicts_are_read_from_intervals() -> None:
+    """At 500 images each verdict is decided from its interval: holds, fails, or, for a
+    point estimate just on the right side of the threshold, undecided."""
+    from decoybench.papers.attractors.claims import attractor_claims
+
+    forensic = pd.DataFrame(
+        [
+            _forensic_row("fgsm", "FGSM", 480, 80, 80),  # 16% vs 0.25 × 96%: holds
+            _forensic_row("pgd", "PGD", 450, 300, 60),  # 60% vs 22.5%: fails; TPR 20% fails
+            _forensic_row("bim", "BIM", 400, 95, 94),  # 19% vs 20%: undecided; TPR 98.9%
+        ]
+    )
+    clean = {"clean_accuracy_victim": rate(980, 1000), "clean_accuracy_defended": rate(900, 1000)}
+    claims = attractor_claims(forensic, clean, "mnist5k")
+    verdicts = {(row.claim.split(" (")[0].split(" at most")[0], row.attack): row.verdict
+                for row in claims.itertuples()}  # fmt: skip
+    assert verdicts[("clean accuracy of M within 1 point of C", "")] == "fails"  # −8 points
+    assert verdicts[("ASR on M", "fgsm")] == "holds"
+    assert verdicts[("ASR on M", "pgd")] == "fails"
+    assert verdicts[("ASR on M", "bim")] == "undecided"
+    assert verdicts[("TPR ≥ 95%", "fgsm")] == "holds"  # 80/80: Wilson low 95.4%
+    assert verdicts[("TPR ≥ 95%", "pgd")] == "fails"
+    assert verdicts[("TPR ≥ 95%", "bim")] == "undecided"
