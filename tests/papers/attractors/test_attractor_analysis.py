@@ -14,14 +14,17 @@ from torch import Tensor, nn
 
 from decoybench.papers.attractors.analysis import (
     COSINES,
+    LATTICE,
     MAGNITUDES,
     component_magnitudes,
     gradient_parts,
     local_density_cosines,
     local_density_gradient,
     measure_attractor_analysis,
+    measure_batch,
     nearest_attractors,
     soft_label_cosines,
+    summarize_attractor_analysis,
 )
 from decoybench.papers.attractors.attractors import nearest_attractor
 from decoybench.papers.attractors.figures import (
@@ -313,6 +316,98 @@ def test_local_density_cosine_is_nan_where_the_ball_holds_one_class() -> None:
     assert bool(np.isnan(cosines).all())
 
 
+def density_generators(seed: int = 3) -> dict[str, torch.Generator]:
+    return {
+        f"{key}{suffix}": torch.Generator().manual_seed(seed)
+        for key in ("S1", "S2")
+        for suffix in ("", LATTICE)
+    }
+
+
+def test_fig7_uses_the_nearest_valid_attractor_and_keeps_the_lattice_one_as_a_diagnostic() -> None:
+    # Issue 17 (defect 3): x_w must be a valid image (in [0, 1]), not the lattice point,
+    # which leaves [0, 1] at saturated pixels.
+    qim = decoder(classes=3)
+    model = AttractorModel(linear_victim(), qim).eval()
+    x = inputs(6)
+    x[0], x[1] = 0.0, 1.0  # all black, all white
+    x[2, 0, :2], x[3, 0, -1] = 0.0, 1.0  # partly saturated
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    options = {"density_radius": 0.5, "density_samples": 8, "batch_size": 64}
+    batch = measure_batch(model, x, y, generators=density_generators(), **options)
+
+    valid, target = nearest_attractors(qim, x, within_box=True)
+    lattice, lattice_target = nearest_attractors(qim, x, within_box=False)
+    assert bool(((valid >= 0) & (valid <= 1)).all())
+    outside = ((lattice < 0) | (lattice > 1)).flatten(start_dim=1).any(dim=1)
+    assert bool(outside[:4].all()), "the test needs lattice attractors outside [0, 1]"
+
+    def distance(attractor: Tensor) -> np.ndarray:
+        return (attractor - x).flatten(start_dim=1).norm(dim=1).numpy()
+
+    for suffix, attractor, label in (("", valid, target), (LATTICE, lattice, lattice_target)):
+        np.testing.assert_array_equal(batch[f"attractor_label{suffix}"], label.numpy())
+        np.testing.assert_allclose(batch[f"attractor_distance{suffix}"], distance(attractor))
+        expected_z1 = soft_label_cosines(model.victim, x, attractor, label)
+        expected_z2 = soft_label_cosines(model, x, attractor, label)
+        np.testing.assert_allclose(batch[f"Z1{suffix}"], expected_z1, atol=1e-12)
+        np.testing.assert_allclose(batch[f"Z2{suffix}"], expected_z2, atol=1e-12)
+        for key, network in (("S1", model.victim), ("S2", model)):
+            generator = torch.Generator().manual_seed(3)
+            expected = local_density_cosines(
+                network, x, attractor, label, 0.5, 8, generator, 64, density="soft"
+            )
+            np.testing.assert_allclose(batch[f"{key}{suffix}"], expected, atol=1e-12)
+    # Where the lattice point leaves [0, 1] the two attractors (and so Z2) differ.
+    assert bool((batch["attractor_distance"][:4] > batch["attractor_distance_lattice"][:4]).all())
+    assert not np.allclose(batch["Z2"][:4], batch["Z2_lattice"][:4])
+    assert set(batch) == {
+        *MAGNITUDES,
+        "label",
+        *(f"{key}{suffix}" for suffix in ("", LATTICE) for key in COSINES),
+        *(f"attractor_{key}{suffix}" for suffix in ("", LATTICE) for key in ("label", "distance")),
+    }
+
+
+def test_summary_counts_defined_values_above_the_threshold() -> None:
+    magnitudes = {key: np.array([1.0, 2.0, 3.0, 4.0, 5.0]) for key in MAGNITUDES}
+    cosines = {
+        "Z1": np.array([0.9, 0.81, 0.8, np.nan, -1.0]),  # 0.8 itself is not above
+        "Z2": np.array([0.95, 0.9, 0.85, -0.2, 0.1]),
+        "S1": np.full(5, np.nan),
+        "S2": np.array([0.1, 0.2, 0.3, np.nan, np.nan]),
+    }
+    labels = {"attractor_label": np.array([0, 1, 2, 3, 4])}
+    summary = summarize_attractor_analysis({**magnitudes, **cosines, **labels})
+    assert summary["defined_Z1"] == 4 and summary["count_Z1_above_0.8"] == 2
+    assert summary["share_Z1_above_0.8"] == pytest.approx(0.5)
+    assert summary["defined_Z2"] == 5 and summary["count_Z2_above_0.8"] == 3
+    assert summary["share_Z2_above_0.8"] == pytest.approx(0.6)
+    assert summary["median_Z2"] == pytest.approx(0.85)
+    assert math.isnan(summary["median_S1"]) and summary["nan_count_S1"] == 5
+    assert summary["nan_count_S2"] == 2 and summary["median_S2"] == pytest.approx(0.2)
+    assert isinstance(summary["count_Z2_above_0.8"], int)
+    assert isinstance(summary["defined_Z2"], int)
+    assert not any(LATTICE in key for key in summary)  # arrays without the diagnostic
+    assert "same_attractor_label" not in summary
+
+    lattice = {f"{key}{LATTICE}": values[::-1] for key, values in cosines.items()}
+    lattice[f"attractor_label{LATTICE}"] = np.array([0, 1, 0, 0, 4])
+    summary = summarize_attractor_analysis({**magnitudes, **cosines, **labels, **lattice})
+    assert summary["defined_Z1_lattice"] == 4 and summary["count_Z1_lattice_above_0.8"] == 2
+    assert summary["count_Z2_lattice_above_0.8"] == 3
+    assert summary["median_Z2_lattice"] == pytest.approx(0.85)
+    assert summary["nan_count_S2_lattice"] == 2
+    assert summary["same_attractor_label"] == 3
+    assert summary["count_Z2_above_0.8"] == 3  # the figure's keys are unchanged
+    empty = summarize_attractor_analysis(
+        {**magnitudes, **{key: np.full(2, np.nan) for key in COSINES}}
+    )
+    assert empty["defined_Z2"] == 0 and empty["count_Z2_above_0.8"] == 0
+    assert math.isnan(empty["share_Z2_above_0.8"])
+    json.dumps(summary)
+
+
 # Figures.
 
 
@@ -327,6 +422,10 @@ def measurements(count: int = 60) -> dict[str, np.ndarray]:
         "Z2": np.clip(rng.normal(0.9, 0.05, count), -1, 1),
         "S1": np.concatenate([rng.normal(0.1, 0.2, count - 1), [np.nan]]),
         "S2": np.full(count, 0.5),  # constant: no KDE
+        "Z1_lattice": np.clip(rng.normal(0.1, 0.3, count), -1, 1),
+        "Z2_lattice": np.clip(rng.normal(0.95, 0.02, count), -1, 1),
+        "S1_lattice": np.full(count, np.nan),  # nothing to draw
+        "S2_lattice": np.full(count, 0.4),  # constant: a dotted line
         "density_radius": np.asarray(0.5),
         "density_kind": np.asarray("soft"),
     }
@@ -344,9 +443,38 @@ def test_plots_write_png_and_pdf_with_nan_and_constant_arrays(tmp_path) -> None:
     assert_written(tmp_path / "f5.png", tmp_path / "f5.pdf")
     assert_written(tmp_path / "f7.png", tmp_path / "f7.pdf")
     values = {key: np.full(3, np.nan) for key in MAGNITUDES + COSINES}  # nothing to draw
-    plot_attractor_cosines(values, tmp_path / "empty.png", tmp_path / "empty.pdf")
+    plot_attractor_cosines(values, tmp_path / "empty.png", tmp_path / "empty.pdf")  # no lattice
     plot_strength_comparison(values, tmp_path / "empty5.png", tmp_path / "empty5.pdf")
     assert_written(tmp_path / "empty.png", tmp_path / "empty.pdf")
+
+
+def test_figure7_draws_the_valid_attractor_filled_and_the_lattice_diagnostic_dashed(
+    tmp_path, monkeypatch
+) -> None:
+    import matplotlib.pyplot as plt
+
+    from decoybench.papers.attractors import figures
+
+    kept: list = []
+    monkeypatch.setattr(figures, "_save", lambda figure, png, pdf: kept.append(figure))
+    plot_attractor_cosines(measurements(), tmp_path / "f7.png", tmp_path / "f7.pdf")
+    soft_label, density = kept[0].axes
+    lines = {line.get_label(): line for line in soft_label.get_lines()}
+    z2 = next(line for label, line in lines.items() if label.startswith("$Z_2$: attractor model M"))
+    z2_lattice = next(
+        line for label, line in lines.items() if label.startswith("$Z_2$ on M, lattice $x_w$")
+    )
+    assert z2.get_linestyle() == "-" and z2.get_alpha() is None
+    assert z2_lattice.get_linestyle() == "--" and z2_lattice.get_alpha() < 1
+    assert z2_lattice.get_color() == z2.get_color()
+    assert "(diagnostic)" in z2_lattice.get_label()
+    assert len(soft_label.collections) == 2  # only the valid-attractor KDEs are filled
+    labels = [line.get_label() for line in density.get_lines()]
+    assert any(
+        label.startswith("$S_1$ on C, lattice $x_w$ (diagnostic): nothing") for label in labels
+    )
+    assert any("S_2$ on M, lattice" in label and "constant 0.4" in label for label in labels)
+    plt.close(kept[0])
 
 
 def test_density_panel_title_names_the_variant_and_radius() -> None:
@@ -410,8 +538,33 @@ def test_measure_attractor_analysis_writes_every_array(tiny_store, tmp_path) -> 
 
     summary = measure("a.npz")
     arrays = read_npz(tmp_path / "a.npz")
-    per_sample = {*MAGNITUDES, *COSINES, "label", "attractor_label", "attractor_distance"}
+    per_attractor = {*COSINES, "attractor_label", "attractor_distance"}
+    lattice = {f"{key}{LATTICE}" for key in per_attractor}
+    per_sample = {*MAGNITUDES, "label", *per_attractor, *lattice}
     assert set(arrays) == per_sample | {"density_radius", "density_samples", "density_kind"}
+    # Fig. 7's x_w is the nearest valid image; real MNIST's black pixels put the lattice
+    # point outside [0, 1], so the two distances differ.
+    from decoybench.data import load_split
+    from decoybench.io import read_json
+    from decoybench.papers.attractors.defense import AttractorDefense
+    from decoybench.runtime import to_float
+
+    x = to_float(load_split(tiny_store, "test").images[:5], cpu)
+    defense = AttractorDefense.from_json(
+        json.dumps(read_json(tmp_path / "defense.json")["defense"]), victim.eval()
+    )
+    valid, target = nearest_attractors(defense.decoder, x, within_box=True)
+    lattice_point, _ = nearest_attractors(defense.decoder, x, within_box=False)
+    assert float(x.min()) == 0.0 and bool((lattice_point < 0).any())
+    np.testing.assert_array_equal(arrays["attractor_label"], target.numpy())
+    np.testing.assert_allclose(
+        arrays["attractor_distance"], (valid - x).flatten(start_dim=1).norm(dim=1).numpy()
+    )
+    np.testing.assert_allclose(
+        arrays["attractor_distance_lattice"],
+        (lattice_point - x).flatten(start_dim=1).norm(dim=1).numpy(),
+    )
+    assert bool((arrays["attractor_distance"] > arrays["attractor_distance_lattice"]).all())
     assert str(arrays["density_kind"]) == "soft"  # the default
     assert not np.isnan(arrays["S1"]).any() and not np.isnan(arrays["S2"]).any()
     for key in per_sample:
@@ -420,6 +573,10 @@ def test_measure_attractor_analysis_writes_every_array(tiny_store, tmp_path) -> 
     assert bool((arrays["decoder_gradient_l1"] > 0).all())
     assert bool((np.abs(arrays["Z2"]) <= 1 + 1e-9).all())
     assert summary["nan_count_S1"] == float(np.isnan(arrays["S1"]).sum())
+    assert summary == summarize_attractor_analysis(arrays)
+    for key in ("Z1", "Z2", "Z1_lattice", "Z2_lattice"):
+        assert summary[f"defined_{key}"] == int(np.isfinite(arrays[key]).sum())
+        assert summary[f"count_{key}_above_0.8"] == int((arrays[key] > 0.8).sum())
     assert {"median_Z2", "share_Z2_above_0.8", "share_Z1_above_0.8"} <= set(summary)
     json.dumps(summary)  # plain floats for MLflow
     measure("b.npz")
@@ -429,6 +586,6 @@ def test_measure_attractor_analysis_writes_every_array(tiny_store, tmp_path) -> 
     hard = measure("c.npz", density="hard")
     arrays_hard = read_npz(tmp_path / "c.npz")
     assert str(arrays_hard["density_kind"]) == "hard"
-    for key in ("Z1", "Z2", "attractor_label", "attractor_distance"):
+    for key in ("Z1", "Z2", "attractor_label", "attractor_distance", "Z2_lattice"):
         np.testing.assert_array_equal(arrays_hard[key], arrays[key], err_msg=key)
     assert hard["nan_count_S2"] == float(np.isnan(arrays_hard["S2"]).sum())

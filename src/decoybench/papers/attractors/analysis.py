@@ -11,11 +11,16 @@
   default, with its soft variant, the ball average of the t-th soft-label (see
   `local_density_gradient`: the hard H_δ is flat around MNIST images).
 
-The nearest attractor x_w is measured in the QIM lattice (`nearest_attractor` with
-within_box=False): the point W's gradient pulls towards, which can lie outside [0, 1] at
-saturated pixels. With the in-box attractor (the nearest valid image), Z2 on mnist5k (first
-100 test images) has a median of −0.35 instead of 0.95, because ∇W at a 0 pixel points to the
-codeword −64/255, not to the in-box +192/255.
+The figure's x_w is the nearest *valid image* attractor (`nearest_attractors` with
+within_box=True): a watermarked image in [0, 1], as the paper's attractor is a point of the
+input space and the attacks are box-constrained. The nearest *lattice* attractor
+(within_box=False: the codeword W's gradient pulls towards, outside [0, 1] at saturated
+pixels) is kept as a diagnostic (keys with suffix `_lattice`). The two differ because at a 0
+pixel ∇W points to the lattice codeword just below 0 (−64/255 for δ = 128), while the valid
+image must move the pixel up to the nearest in-box codeword of the same coset (+192/255):
+MNIST images are mostly 0 pixels, so the cosine to the valid image is far lower than to the
+lattice point (on mnist5k, the first 100 test images: median Z2 −0.35, none above 0.8, against
+0.95, 84 of 100 above 0.8, to the lattice point).
 """
 
 from __future__ import annotations
@@ -43,18 +48,23 @@ from decoybench.runtime import to_float
 __all__ = [
     "COSINES",
     "DENSITIES",
+    "LATTICE",
     "MAGNITUDES",
     "component_magnitudes",
     "gradient_parts",
     "local_density_cosines",
     "local_density_gradient",
     "measure_attractor_analysis",
+    "measure_batch",
     "nearest_attractors",
     "soft_label_cosines",
+    "summarize_attractor_analysis",
 ]
 
 MAGNITUDES = ("victim_output_l1", "decoder_output_l1", "victim_gradient_l1", "decoder_gradient_l1")
 COSINES = ("Z1", "Z2", "S1", "S2")
+LATTICE = "_lattice"  # suffix of the lattice-attractor diagnostic keys
+ATTRACTORS = (("", True), (LATTICE, False))  # (key suffix, within_box) of each attractor kind
 ATTRACTED = 0.8  # Sec. VI-C2: "cosine similarity is more than 0.8" (ε < 0.2)
 DENSITIES = ("hard", "soft")  # local density: the paper's H_δ, or its soft-label average
 
@@ -89,8 +99,8 @@ def nearest_attractors(
 ) -> tuple[Tensor, Tensor]:
     """(x_w, t): per input, the QIM embedding of message t (`nearest_attractor`, with the
     same `within_box`) nearest to x in L2 over all classes t (Sec. VI-C2); ties go to the
-    lowest t. within_box=True gives valid images in [0, 1]; within_box=False the lattice
-    attractors W's gradient pulls towards (used for the Fig. 7 cosines)."""
+    lowest t. within_box=True gives valid images in [0, 1] (the Fig. 7 cosines); within_box=False
+    the lattice attractors W's gradient pulls towards (the `_lattice` diagnostic)."""
     best = x.detach().clone()
     best_label = torch.zeros(len(x), dtype=torch.int64, device=x.device)
     best_distance = torch.full((len(x),), math.inf, dtype=torch.float64, device=x.device)
@@ -244,20 +254,80 @@ def _load(
     return victim, AttractorDefense.from_json(json.dumps(document), victim)
 
 
-def _summary(arrays: dict[str, np.ndarray]) -> dict[str, float]:
-    """Medians (ignoring nan), shares of Z1/Z2 above 0.8 among defined values, nan counts."""
-    summary: dict[str, float] = {}
-    for key in (*MAGNITUDES, *COSINES):
+def summarize_attractor_analysis(arrays: dict[str, np.ndarray]) -> dict[str, float | int]:
+    """The Fig. 5 and Fig. 7 summary of `measure_attractor_analysis`'s arrays.
+
+    Per magnitude and cosine: median_<key> (ignoring nan; nan if none is defined); per
+    cosine nan_count_<key>. For Z1 and Z2: defined_<key> (finite values), count_<key>_above_0.8
+    (finite values > 0.8, Sec. VI-C2's threshold) and share_<key>_above_0.8 (their ratio; nan
+    if none is defined), so a claim can be judged with an interval. The same for the lattice
+    diagnostic (<key>_lattice) where the arrays hold it, and same_attractor_label: the images
+    whose nearest valid and nearest lattice attractor carry the same label.
+    """
+    summary: dict[str, float | int] = {}
+    suffixes = [suffix for suffix, _ in ATTRACTORS if f"Z2{suffix}" in arrays]
+    cosines = [f"{key}{suffix}" for suffix in suffixes for key in COSINES]
+    for key in (*MAGNITUDES, *cosines):
         finite = arrays[key][np.isfinite(arrays[key])]
         summary[f"median_{key}"] = float(np.median(finite)) if finite.size else math.nan
-    for key in ("Z1", "Z2"):
-        finite = arrays[key][np.isfinite(arrays[key])]
-        summary[f"share_{key}_above_0.8"] = (
-            float(np.mean(finite > ATTRACTED)) if finite.size else math.nan
-        )
-    for key in COSINES:
+    for suffix in suffixes:
+        for key in (f"Z1{suffix}", f"Z2{suffix}"):
+            finite = arrays[key][np.isfinite(arrays[key])]
+            above = int(np.sum(finite > ATTRACTED))
+            summary[f"defined_{key}"] = int(finite.size)
+            summary[f"count_{key}_above_0.8"] = above
+            summary[f"share_{key}_above_0.8"] = above / finite.size if finite.size else math.nan
+    for key in cosines:
         summary[f"nan_count_{key}"] = float(np.isnan(arrays[key]).sum())
+    if f"attractor_label{LATTICE}" in arrays:
+        same = arrays["attractor_label"] == arrays[f"attractor_label{LATTICE}"]
+        summary["same_attractor_label"] = int(np.sum(same))
     return summary
+
+
+_summary = summarize_attractor_analysis
+
+
+def measure_batch(
+    attracted: AttractorModel,
+    x: Tensor,
+    y: Tensor,
+    *,
+    density_radius: float,
+    density_samples: int,
+    generators: dict[str, torch.Generator],
+    batch_size: int,
+    density: str = "soft",
+) -> dict[str, np.ndarray]:
+    """Fig. 5 and Fig. 7 arrays of one batch (see `measure_attractor_analysis` for the keys).
+
+    Fig. 7 uses the nearest valid attractor (within_box=True); the `_lattice` keys repeat it
+    for the nearest lattice attractor (within_box=False). `generators` holds one generator
+    per local-density key (S1, S2, S1_lattice, S2_lattice), advanced here.
+    """
+    batch = component_magnitudes(attracted, x, y)
+    batch["label"] = y.cpu().numpy()
+    victim = attracted.victim
+    for suffix, within_box in ATTRACTORS:
+        attractor, target = nearest_attractors(attracted.decoder, x, within_box=within_box)
+        batch[f"attractor_label{suffix}"] = target.cpu().numpy()
+        distance = (attractor - x).flatten(start_dim=1).norm(dim=1)
+        batch[f"attractor_distance{suffix}"] = _numpy(distance)
+        for key, model in (("Z1", victim), ("Z2", attracted)):
+            batch[f"{key}{suffix}"] = soft_label_cosines(model, x, attractor, target)
+        for key, model in (("S1", victim), ("S2", attracted)):
+            batch[f"{key}{suffix}"] = local_density_cosines(
+                model,
+                x,
+                attractor,
+                target,
+                density_radius,
+                density_samples,
+                generators[f"{key}{suffix}"],
+                batch_size,
+                density=density,
+            )
+    return batch
 
 
 def measure_attractor_analysis(
@@ -273,55 +343,53 @@ def measure_attractor_analysis(
     batch_size: int,
     seed: int,
     density: str = "soft",
-) -> dict[str, float]:
+) -> dict[str, float | int]:
     """Fig. 5 and Fig. 7 measurements on the first `n_samples` test images (None: all),
     batch by batch.
 
-    x_w is the nearest *lattice* attractor (`nearest_attractors(..., within_box=False)`):
-    the point W's gradient pulls towards, possibly outside [0, 1]; attractor_distance is
-    measured to it. `density` selects the local density of S1/S2: "soft" (default, the
+    x_w is the nearest valid attractor (`nearest_attractors(..., within_box=True)`, an image
+    in [0, 1]); attractor_distance is measured to it. The diagnostic keys with suffix
+    `_lattice` repeat attractor_label, attractor_distance, Z1, Z2, S1 and S2 for the nearest
+    lattice attractor (within_box=False: the point W's gradient pulls towards, possibly
+    outside [0, 1]). `density` selects the local density of S1/S2: "soft" (default, the
     ball average of the t-th soft-label) or "hard" (the paper's H_δ, flat on MNIST: all nan);
     see `local_density_gradient`.
 
     Writes `out` (.npz, atomically): label, attractor_label (t), attractor_distance
-    (‖x_w − x‖₂), the four Fig. 5 magnitudes, Z1 (C: victim logits), Z2 (M =
-    `model_seen_by_attacker`), S1 (C), S2 (M), and the scalars density_radius,
-    density_samples and density_kind ("soft" or "hard"). S1 and S2 use the same sphere
-    directions (two generators seeded with `seed`). Returns the summary (its nan_count_S1/S2
-    count the images whose estimate was 0).
+    (‖x_w − x‖₂), the four Fig. 5 magnitudes, Z1 (C: the victim's logits), Z2 (M =
+    `model_seen_by_attacker`), S1 (C), S2 (M), their `_lattice` twins, and the scalars
+    density_radius, density_samples and density_kind ("soft" or "hard"). Every local-density
+    key uses the same sphere directions (one generator per key, each seeded with `seed`).
+    Returns `summarize_attractor_analysis` of the arrays (its nan_count_S* count the images
+    whose estimate was 0).
     """
     _check_density(density)
     if (n_samples is not None and n_samples < 1) or batch_size < 1:
         raise ValueError("n_samples and batch_size must be at least 1")
-    victim, defense = _load(victim_path, defense_path, data_dir, device)
+    _, defense = _load(victim_path, defense_path, data_dir, device)
     attracted = defense.model_seen_by_attacker().eval()
     test = load_split(data_dir, "test")
     count = len(test.labels) if n_samples is None else n_samples
     images, labels = test.images[:count], torch.as_tensor(test.labels[:count])
-    generators = {key: torch.Generator().manual_seed(seed) for key in ("S1", "S2")}
+    generators = {
+        f"{key}{suffix}": torch.Generator().manual_seed(seed)
+        for key in ("S1", "S2")
+        for suffix, _ in ATTRACTORS
+    }
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(labels), batch_size):
         x = to_float(images[start : start + batch_size], device)
         y = labels[start : start + batch_size].to(x.device)
-        attractor, target = nearest_attractors(defense.decoder, x, within_box=False)
-        batch = component_magnitudes(attracted, x, y)
-        batch["label"] = y.cpu().numpy()
-        batch["attractor_label"] = target.cpu().numpy()
-        batch["attractor_distance"] = _numpy((attractor - x).flatten(start_dim=1).norm(dim=1))
-        batch["Z1"] = soft_label_cosines(victim, x, attractor, target)
-        batch["Z2"] = soft_label_cosines(attracted, x, attractor, target)
-        for key, model in (("S1", victim), ("S2", attracted)):
-            batch[key] = local_density_cosines(
-                model,
-                x,
-                attractor,
-                target,
-                density_radius,
-                density_samples,
-                generators[key],
-                batch_size,
-                density=density,
-            )
+        batch = measure_batch(
+            attracted,
+            x,
+            y,
+            density_radius=density_radius,
+            density_samples=density_samples,
+            generators=generators,
+            batch_size=batch_size,
+            density=density,
+        )
         for key, values in batch.items():
             parts.setdefault(key, []).append(values)
     arrays = {key: np.concatenate(values) for key, values in parts.items()}
@@ -329,4 +397,4 @@ def measure_attractor_analysis(
     arrays["density_samples"] = np.asarray(int(density_samples))
     arrays["density_kind"] = np.asarray(density)
     write_npz(out, arrays)
-    return _summary(arrays)
+    return summarize_attractor_analysis(arrays)

@@ -14,6 +14,8 @@ from decoybench.figures.save import save_figure
 GRID_POINTS = 400
 CONSTANT = 1e-6  # relative spread below which a sample counts as constant (rounding)
 LOG_SPAN = 100.0  # positive values spanning more than 2 decades get a log-scaled x axis
+SECONDARY_ALPHA = 0.55  # opacity of a diagnostic curve (the lattice-attractor cosines)
+LATTICE = "_lattice"  # key suffix of the lattice-attractor cosines (analysis.LATTICE)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -27,9 +29,11 @@ def _describe(label: str, values: np.ndarray, shown: np.ndarray) -> str:
     return f"{label} (n={shown.size}" + (f", {hidden} not shown)" if hidden else ")")
 
 
-def _line(axes: Any, value: float, colour: str, label: str) -> None:
-    """A labelled dashed vertical line: the density of a constant."""
-    axes.axvline(value, linestyle="--", color=colour, label=label)
+def _line(
+    axes: Any, value: float, colour: str, label: str, *, linestyle: str = "--", alpha: float = 1.0
+) -> None:
+    """A labelled vertical line (dashed by default): the density of a constant."""
+    axes.axvline(value, linestyle=linestyle, color=colour, label=label, alpha=alpha)
 
 
 def _kde(
@@ -40,23 +44,27 @@ def _kde(
     *,
     log: bool = False,
     limits: tuple[float, float] | None = None,
+    secondary: bool = False,
 ) -> None:
     """Gaussian KDE of the finite values (of log10 values if `log`) on `axes`. A constant,
-    single-valued or degenerate sample has no KDE: it is drawn as a labelled vertical line."""
+    single-valued or degenerate sample has no KDE: it is drawn as a labelled vertical line.
+    `secondary`: a diagnostic, drawn lighter and unfilled (a dashed KDE, a dotted line)."""
     from scipy.stats import gaussian_kde
 
     shown = _finite(values)
     if log:
         shown = shown[shown > 0]
     text = _describe(label, values, shown)
+    style = {"linestyle": ":", "alpha": SECONDARY_ALPHA} if secondary else {}
     if shown.size == 0:
         undefined = "nan or ≤ 0" if log else "nan"
-        axes.plot([], [], color=colour, label=f"{label}: nothing to draw (all {undefined})")
+        text = f"{label}: nothing to draw (all {undefined})"
+        axes.plot([], [], color=colour, label=text, **style)
         return
     data = np.log10(shown) if log else shown
     if shown.size < 2 or np.ptp(data) <= CONSTANT * max(1.0, float(np.abs(data).max())):
         centre = float(np.median(shown))
-        _line(axes, centre, colour, f"{text}, constant {centre:.3g}")
+        _line(axes, centre, colour, f"{text}, constant {centre:.3g}", **style)
         return
     low, high = limits if limits is not None else (data.min(), data.max())
     if limits is None:
@@ -66,9 +74,12 @@ def _kde(
     try:
         density = gaussian_kde(data)(grid)
     except (np.linalg.LinAlgError, ValueError):  # e.g. all but rounding-identical values
-        _line(axes, float(np.median(shown)), colour, text)
+        _line(axes, float(np.median(shown)), colour, text, **style)
         return
     positions = 10**grid if log else grid
+    if secondary:
+        axes.plot(positions, density, "--", color=colour, label=text, alpha=SECONDARY_ALPHA)
+        return
     axes.plot(positions, density, color=colour, label=text)
     axes.fill_between(positions, density, color=colour, alpha=0.2)
 
@@ -143,17 +154,29 @@ def plot_strength_comparison(
 def plot_attractor_cosines(
     measurements: Mapping[str, np.ndarray], png_path: str | Path, pdf_path: str | Path
 ) -> None:
-    """Fig. 7: KDE of the cosine between x_w − x (nearest attractor) and (a) −∇ₓ J(x, y_t):
-    Z1 on C, Z2 on M; (b) ∇ₓ H_δ(x, y_t) (local density): S1 on C, S2 on M. Panel (b)'s
-    title names the density variant (`density_kind`: "soft" or "hard") and δ when the
-    measurements carry them."""
+    """Fig. 7: KDE of the cosine between x_w − x (x_w the nearest valid attractor, an image in
+    [0, 1]) and (a) −∇ₓ J(x, y_t): Z1 on C, Z2 on M; (b) ∇ₓ H_δ(x, y_t) (local density): S1
+    on C, S2 on M. Where the measurements hold the lattice diagnostic (Z1_lattice, ...: x_w
+    the nearest lattice attractor, possibly outside [0, 1]), it is drawn dashed and lighter,
+    labelled "lattice x_w (diagnostic)". Panel (b)'s title names the density variant
+    (`density_kind`: "soft" or "hard") and δ when the measurements carry them."""
     figure, (soft_label, density) = _subplots()
     limits = (-1.0, 1.0)
-    _kde(soft_label, measurements["Z1"], "$Z_1$: victim C", "C1", limits=limits)
-    _kde(soft_label, measurements["Z2"], "$Z_2$: attractor model M", "C0", limits=limits)
-    _kde(density, measurements["S1"], "$S_1$: victim C", "C1", limits=limits)
-    _kde(density, measurements["S2"], "$S_2$: attractor model M", "C0", limits=limits)
-    for axes in (soft_label, density):
+    panels = ((soft_label, "Z1", "Z2"), (density, "S1", "S2"))
+    for axes, on_victim, on_model in panels:
+        for key, symbol, colour in ((on_victim, "C", "C1"), (on_model, "M", "C0")):
+            name = f"${key[0]}_{key[1]}$"
+            model = "victim C" if symbol == "C" else "attractor model M"
+            _kde(axes, measurements[key], f"{name}: {model}, valid $x_w$", colour, limits=limits)
+            if f"{key}{LATTICE}" in measurements:
+                _kde(
+                    axes,
+                    measurements[f"{key}{LATTICE}"],
+                    f"{name} on {symbol}, lattice $x_w$ (diagnostic)",
+                    colour,
+                    limits=limits,
+                    secondary=True,
+                )
         axes.set_xlim(*limits)
     _finish(
         soft_label,
