@@ -81,6 +81,7 @@ rule make_attractor_tables:
     input:
         cells=cell_metrics,
         defense="results/{dataset}/defenses/attractor/defense.json",
+        analysis="results/{dataset}/analysis/attractor.npz",
     output:
         **{
             f"{name}_{extension}": (

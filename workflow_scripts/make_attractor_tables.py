@@ -12,5 +12,6 @@ with job(snakemake, artifacts=tuple(outputs.keys())) as run:
         snakemake.wildcards.dataset,
         {name: (outputs[f"{name}_csv"], outputs[f"{name}_md"]) for name in names},
         defense_json=snakemake.input.defense,
+        analysis=snakemake.input.analysis,
     )
     run.log_metrics({f"rows.{name}": count for name, count in rows.items()})

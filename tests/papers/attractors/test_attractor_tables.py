@@ -229,3 +229,32 @@ def test_claim_verdicts_are_read_from_intervals() -> None:
     assert verdicts[("TPR ≥ 95%", "fgsm")] == "holds"  # 80/80: Wilson low 95.4%
     assert verdicts[("TPR ≥ 95%", "pgd")] == "fails"
     assert verdicts[("TPR ≥ 95%", "bim")] == "undecided"
+
+
+def test_figure7_claim_uses_the_valid_attractor_summary() -> None:
+    """Fig. 7a's claim is read from the valid (in-box) attractor's cosines; the lattice
+    attractor outside [0, 1] is shown beside it and decides nothing (issue 17, defect 3)."""
+    from decoybench.papers.attractors.claims import attractor_claims
+
+    clean = {"clean_accuracy_victim": rate(96, 100), "clean_accuracy_defended": rate(96, 100)}
+    forensic = pd.DataFrame([_forensic_row("fgsm", "FGSM", 480, 80, 80)])
+    summary = {
+        "defined_Z2": 100,
+        "count_Z2_above_0.8": 0,
+        "median_Z2": -0.35,
+        "defined_Z2_lattice": 100,
+        "count_Z2_lattice_above_0.8": 84,
+        "median_Z2_lattice": 0.95,
+    }
+    row = (
+        attractor_claims(forensic, clean, "mnist5k", summary).set_index("key").loc["fig7_attracted"]
+    )
+    assert row["verdict"] == "fails" and row["measured"] == 0.0
+    assert "0/100 above 0.8 (median -0.35)" in row["ours"] and "84/100" in row["ours"]
+    summary.update({"count_Z2_above_0.8": 90, "median_Z2": 0.9})
+    row = (
+        attractor_claims(forensic, clean, "mnist5k", summary).set_index("key").loc["fig7_attracted"]
+    )
+    assert row["verdict"] == "holds"
+    no_analysis = attractor_claims(forensic, clean, "mnist5k").set_index("key")
+    assert no_analysis.loc["fig7_attracted", "verdict"] == "no data"

@@ -22,7 +22,7 @@ from decoybench.papers.luring.paper_numbers import (
     paper_epsilons,
     paper_logits,
 )
-from decoybench.papers.luring.tables.claims import claims_table
+from decoybench.papers.luring.tables.claims import CLAIMS_COLUMNS, claims_table
 from decoybench.papers.luring.tables.write import (
     LURING_TABLES,
     build_luring_tables,
@@ -339,7 +339,7 @@ def test_claims_on_constructed_numbers(tables: dict[str, pd.DataFrame]) -> None:
     agreement gap of 2.5 points [−4.2, −0.8] straddles −3: nothing is decided."""
     claims = tables["luring_claims"].set_index("key")
     agreement = claims.loc["agreement.luring.luring_ce"]
-    assert agreement["verdict"] == "undecided" and agreement["measured"] == pytest.approx(0.025)
+    assert agreement["verdict"] == "undecided" and agreement["measured"] == pytest.approx(-0.025)
     iar = claims.loc["iar.transfer_public.fgsm.luring"]  # one row over ε 0.1, 0.3, 0.5
     assert iar["verdict"] == "undecided" and iar["measured"] == pytest.approx(0.0)
     assert "ε = 0.3 [fgsm_0.3]: Luring 66.7%" in iar["detail"]
@@ -361,13 +361,13 @@ def test_agreement_claim_fails_far_beyond_three_points(tmp_path: Path) -> None:
     )
     claims = frames["luring_claims"]
     assert len(claims) == 1 and claims["verdict"].iloc[0] == "fails"  # −7.5 points
-    assert claims["measured"].iloc[0] == pytest.approx(0.075)
+    assert claims["measured"].iloc[0] == pytest.approx(-0.075)
     empty = claims_table(
         frames["luring_agreement"].iloc[:0],
         frames["luring_characterization"],
         frames["luring_defense"],
     )
-    assert empty.empty and list(empty.columns)[1:5] == ["claim", "measured", "threshold", "verdict"]
+    assert empty.empty and list(empty.columns) == list(CLAIMS_COLUMNS)
 
 
 NO_ROWS = pd.DataFrame(columns=["setting", "row", "epsilon", "defense", "approach"])

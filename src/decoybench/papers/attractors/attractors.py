@@ -34,8 +34,8 @@ def nearest_attractor(
       nearest local minimizer of f on the lattice: for one interval per value the nearest
       codeword of its bit's coset (q = 0, within δ: 0 → −64 for δ = 128, bit 1); for stacked
       intervals the nearest codeword of the dominant scale (when its α exceeds the sum of the
-      others'). Not clamped: the result may leave [0, 1]. Used by the Fig. 7 analysis
-      (`decoybench.papers.attractors.analysis`).
+      others'). Not clamped: the result may leave [0, 1]. The Fig. 7 analysis keeps it as a
+      diagnostic beside the valid attractor (`decoybench.papers.attractors.analysis`).
     """
     labels = torch.as_tensor(label, dtype=torch.int64, device=x.device)
     if labels.dim() == 0:

@@ -7,7 +7,10 @@ Each claim is made measurable by a stated threshold (the paper gives none):
   C (the paper's MNIST rows reach 0.003–0.07 ×);
 * detection TPR "near 100%" at the first operating point: ≥ `NEAR_PERFECT_TPR`, for the
   gradient-sign attacks and, separately, for the optimization-based ones (DeepFool, C&W, EAD,
-  BLB, JSMA), which the paper reports at 90–100% too.
+  BLB, JSMA), which the paper reports at 90–100% too;
+* Fig. 7a (Sec. VI-C2): on M, "cosine similarity is more than 0.8": the cosine between the
+  direction to the nearest attractor, a valid image in [0, 1], and −∇J above
+  `ATTRACTED_COSINE` for more than half of the images measured.
 
 Verdicts are holds / fails / undecided from 95% intervals (`decoybench.verdicts`): the
 clean-accuracy gap and ASR_M − ¼·ASR_C carry MOVER intervals, a TPR its Wilson interval.
@@ -16,10 +19,12 @@ clean-accuracy gap and ASR_M − ¼·ASR_C carry MOVER intervals, a TPR its Wils
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
+from decoybench.metrics import Rate
 from decoybench.papers.attractors.paper_numbers import ATTRACTORS_TABLE_II, PAPER_DATASET
 from decoybench.verdicts import (
     NO_DATA,
@@ -36,7 +41,38 @@ FAR_LOWER_FACTOR = 0.25
 NEAR_PERFECT_TPR = 0.95
 LOWER_ON_M_ROWS = ("FGSM", "PGD", "BIM")
 GRADIENT_SIGN_ROWS = ("FGSM", "RFGSM", "BIM", "PGD", "PGD*", "UMIFGSM", "TMIFGSM", "ILLC")
+ATTRACTED_COSINE = 0.8
+ATTRACTED_SHARE = 0.5
 OPTIMIZATION_ROWS = ("DeepFool", "CW2", "CW2*", "EAD", "EAD*", "BLB", "JSMA")
+
+
+CLAIMS_COLUMNS: tuple[str, ...] = (
+    "key",
+    "claim",
+    "attack",
+    "ours",
+    "paper",
+    "verdict",
+    "measured",
+    "measured_low",
+    "measured_high",
+    "comparison",
+    "threshold",
+)
+
+
+def _measured(
+    value: float, low: float, high: float, comparison: str, threshold: float
+) -> dict[str, Any]:
+    """The columns a sweep plots: the measured value, its 95% interval and the threshold
+    with its comparison (">=", "<=", or "within" ±threshold)."""
+    return {
+        "measured": value,
+        "measured_low": low,
+        "measured_high": high,
+        "comparison": comparison,
+        "threshold": threshold,
+    }
 
 
 def _percent(value: float) -> str:
@@ -57,10 +93,53 @@ def _paper_clean_accuracy(dataset: str) -> str:
     return f"C {_percent(paper['victim'])}, M {_percent(paper['defended'])} ({shown})"
 
 
-def attractor_claims(forensic: pd.DataFrame, clean: dict[str, Any], dataset: str) -> pd.DataFrame:
-    """Claim checks from Table I's CSV frame (`attractor_tables(...)["attractor_forensic"][0]`)
-    and the defense build's clean measurements (`defense.json["clean"]`); `dataset` picks
-    the paper's Table II numbers (`mnist5k` -> MNIST)."""
+def _attracted_claim(analysis: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Fig. 7a's row from the analysis summary (`summarize_attractor_analysis`)."""
+    claim = (
+        f"Fig. 7a: on M, cos(x_w − x, −∇J) > {ATTRACTED_COSINE:g} for most images "
+        "(x_w the nearest valid attractor)"
+    )
+    common = {"key": "fig7_attracted", "claim": claim, "attack": "",
+              "paper": f"> {ATTRACTED_COSINE:g} (Sec. VI-C2, 10,000 MNIST images)"}  # fmt: skip
+    defined = None if analysis is None else analysis.get("defined_Z2")
+    if not defined:
+        return {
+            **common,
+            **_measured(math.nan, math.nan, math.nan, ">", ATTRACTED_SHARE),
+            "ours": "no analysis",
+            "verdict": NO_DATA,
+        }
+    assert analysis is not None
+    share = Rate(int(analysis["count_Z2_above_0.8"]), int(defined))
+    low, high = share.interval
+    ours = (
+        f"{share.count}/{share.total} above {ATTRACTED_COSINE:g} "
+        f"(median {float(analysis['median_Z2']):.2f})"
+    )
+    if analysis.get("defined_Z2_lattice"):
+        ours += (
+            f"; to the lattice attractor outside [0, 1]: "
+            f"{int(analysis['count_Z2_lattice_above_0.8'])}/{int(analysis['defined_Z2_lattice'])}"
+            f" (median {float(analysis['median_Z2_lattice']):.2f})"
+        )
+    return {
+        **common,
+        **_measured(share.value, low, high, ">", ATTRACTED_SHARE),
+        "ours": ours,
+        "verdict": rate_verdict(share, ATTRACTED_SHARE, ">"),
+    }
+
+
+def attractor_claims(
+    forensic: pd.DataFrame,
+    clean: dict[str, Any],
+    dataset: str,
+    analysis: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Claim checks from Table I's CSV frame (`attractor_tables(...)["attractor_forensic"][0]`),
+    the defense build's clean measurements (`defense.json["clean"]`) and the Sec. VI-C
+    analysis summary (Fig. 7a; its row says "no data" without one); `dataset` picks the
+    paper's Table II numbers (`mnist5k` -> MNIST)."""
     victim = clean["clean_accuracy_victim"]["value"]
     defended = clean["clean_accuracy_defended"]["value"]
     gap, low, high = difference_interval(
@@ -69,6 +148,8 @@ def attractor_claims(forensic: pd.DataFrame, clean: dict[str, Any], dataset: str
     )
     rows = [
         {
+            "key": "clean_accuracy_gap",
+            **_measured(gap, low, high, "within", CLEAN_ACCURACY_GAP),
             "claim": f"clean accuracy of M within {100 * CLEAN_ACCURACY_GAP:g} point of C",
             "attack": "",
             "ours": f"C {_percent(victim)}, M {_percent(defended)} "
@@ -88,6 +169,8 @@ def attractor_claims(forensic: pd.DataFrame, clean: dict[str, Any], dataset: str
             )
             rows.append(
                 {
+                    "key": f"asr_on_m.{row['attack']}",
+                    **_measured(margin, low, high, "<=", 0.0),
                     "claim": f"ASR on M at most {FAR_LOWER_FACTOR:g} × ASR on C",
                     "attack": row["attack"],
                     "ours": f"C {_percent(on_victim)}, M {_percent(on_defended)} "
@@ -106,6 +189,10 @@ def attractor_claims(forensic: pd.DataFrame, clean: dict[str, Any], dataset: str
             low, high = detection.interval if known else (math.nan, math.nan)
             rows.append(
                 {
+                    "key": f"tpr.{row['attack']}",
+                    **_measured(
+                        detection.value if known else math.nan, low, high, ">=", NEAR_PERFECT_TPR
+                    ),
                     "claim": f"TPR ≥ {100 * NEAR_PERFECT_TPR:g}% ({family} attacks)",
                     "attack": row["attack"],
                     "ours": f"{_percent(detection.value)} [{_percent(low)}, {_percent(high)}] "
@@ -118,4 +205,5 @@ def attractor_claims(forensic: pd.DataFrame, clean: dict[str, Any], dataset: str
                     else NO_DATA,
                 }
             )
-    return pd.DataFrame(rows)
+    rows.append(_attracted_claim(analysis))
+    return pd.DataFrame(rows, columns=list(CLAIMS_COLUMNS))

@@ -18,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from decoybench.io import read_json, write_text
+from decoybench.io import read_json, read_npz, write_text
+from decoybench.papers.attractors.analysis import summarize_attractor_analysis
 from decoybench.papers.attractors.claims import attractor_claims
 from decoybench.papers.attractors.paper_numbers import (
     ATTRACTORS_ROWS,
@@ -330,18 +331,22 @@ def write_attractor_tables(
     dataset: str,
     outputs: dict[str, tuple[str | Path, str | Path]],
     defense_json: str | Path | None = None,
+    analysis: str | Path | None = None,
 ) -> dict[str, int]:
     """Write each table as CSV and Markdown (atomically): `outputs[name] = (csv, md)`.
 
     `attractor_claims` (decoybench.papers.attractors.claims) needs the defense build's
-    `defense_json` for the clean accuracies. Returns the row count of each table.
+    `defense_json` for the clean accuracies and, for Fig. 7a's claim, the Sec. VI-C
+    `analysis` measurements (.npz; without them that claim has no data). Returns the row
+    count of each table.
     """
     tables = attractor_tables(paths, dataset)
     if "attractor_claims" in outputs:
         if defense_json is None:
             raise ValueError("attractor_claims needs the defense file (defense_json)")
         clean = read_json(defense_json)["clean"]
-        claims = attractor_claims(tables["attractor_forensic"][0], clean, dataset)
+        summary = None if analysis is None else summarize_attractor_analysis(read_npz(analysis))
+        claims = attractor_claims(tables["attractor_forensic"][0], clean, dataset, summary)
         tables["attractor_claims"] = (claims, claims)
     missing = sorted(set(outputs) - set(tables))
     if missing:

@@ -111,7 +111,9 @@ _MARKDOWN_FORMATS: dict[str, MarkdownFormat] = {
         decimals=("epsilon", "mean_l0", "mean_l2", "mean_linf", "paper_mean_l2", "paper_mean_linf")
     ),
     "luring_logits": MarkdownFormat(rates=("rate",), percents=("paper_rate",)),
-    "luring_claims": MarkdownFormat(decimals=("measured", "threshold")),
+    "luring_claims": MarkdownFormat(
+        decimals=("measured", "measured_low", "measured_high", "threshold")
+    ),
     "luring_adaptive": MarkdownFormat(
         rates=("success", "fooled_m"), decimals=("confidence", "queries_per_sample")
     ),

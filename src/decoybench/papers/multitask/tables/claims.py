@@ -59,6 +59,10 @@ def _value(rate: Mapping[str, Any] | None) -> float:
     return math.nan if rate is None else as_float(rate.get("value"))
 
 
+def _bound(rate: Mapping[str, Any] | None, key: str) -> float:
+    return math.nan if rate is None else as_float(rate.get(key))
+
+
 def _shown(rate: Mapping[str, Any] | None) -> str:
     """A stored rate as `format_rate` prints it; "—" when absent."""
     if rate is None or is_nan(rate.get("total")):
@@ -89,6 +93,9 @@ CLAIMS_COLUMNS: tuple[str, ...] = (
     "key",
     "claim",
     "measured",
+    "measured_low",
+    "measured_high",
+    "comparison",
     "threshold",
     "verdict",
     "ours",
@@ -115,6 +122,9 @@ def _claim(
     claim: str,
     *,
     measured: float = math.nan,
+    low: float = math.nan,
+    high: float = math.nan,
+    comparison: str,
     threshold: float,
     verdict: str,
     ours: str = "—",
@@ -126,6 +136,9 @@ def _claim(
         "key": key,
         "claim": claim,
         "measured": measured,
+        "measured_low": low,
+        "measured_high": high,
+        "comparison": comparison,
         "threshold": threshold,
         "verdict": verdict,
         "ours": ours,
@@ -150,7 +163,12 @@ def _benign_claim(table6: Mapping[str, Any], paper_dataset: str | None) -> dict[
             f"({_points(paper_gap)})"
         )
         paper_holds = abs(paper_gap) <= BENIGN_ACCURACY_GAP + 1e-12
-    common = {"threshold": BENIGN_ACCURACY_GAP, "paper": paper_text, "paper_holds": paper_holds}
+    common = {
+        "threshold": BENIGN_ACCURACY_GAP,
+        "comparison": "within",
+        "paper": paper_text,
+        "paper_holds": paper_holds,
+    }
     if oracle is None or defended is None:
         return _claim(
             "benign_accuracy_gap",
@@ -164,11 +182,13 @@ def _benign_claim(table6: Mapping[str, Any], paper_dataset: str | None) -> dict[
     return _claim(
         "benign_accuracy_gap",
         claim,
-        measured=abs(gap),
+        measured=gap,
+        low=low,
+        high=high,
         verdict=within_verdict(low, high, BENIGN_ACCURACY_GAP),
         ours=f"defended {_shown(defended)} vs oracle {_shown(oracle)} "
         f"({_points_interval(gap, low, high)})",
-        detail="measured: |defended − oracle| over every benign test image, its interval "
+        detail="measured: defended − oracle over every benign test image, its interval "
         "inside ±the threshold to hold; over the accepted images only (the paper's Defended) "
         f"the defended accuracy is {_shown(undetected)}",
         **common,
@@ -182,6 +202,7 @@ def _greybox_claim(inputs: Inputs, paper_dataset: str | None) -> dict[str, Any]:
     paper = paper_greybox(paper_dataset, "FGSM")
     common = {
         "threshold": GREYBOX_DETECTION_THRESHOLD,
+        "comparison": ">=",
         "paper": paper_percent(paper),
         "paper_holds": None if paper is None else paper >= GREYBOX_DETECTION_THRESHOLD,
     }
@@ -200,6 +221,8 @@ def _greybox_claim(inputs: Inputs, paper_dataset: str | None) -> dict[str, Any]:
         "greybox_fgsm_detection",
         claim,
         measured=_value(rate),
+        low=_bound(rate, "ci_low"),
+        high=_bound(rate, "ci_high"),
         verdict=rate_verdict(rate_from_dict(rate), GREYBOX_DETECTION_THRESHOLD, ">="),
         ours=_shown(rate),
         detail=f"{cell.setting}/{cell.key} (ε = {cell.epsilon:g}; the paper's 0.05): detection "
@@ -218,7 +241,7 @@ def _blackbox_claim(inputs: Inputs, paper_dataset: str | None) -> dict[str, Any]
             f"defended {paper_percent(paper_defended)} vs original {paper_percent(paper_original)}"
         )
         paper_holds = paper_defended > paper_original
-    common = {"threshold": 0.0, "paper": paper_text, "paper_holds": paper_holds}
+    common = {"threshold": 0.0, "comparison": ">", "paper": paper_text, "paper_holds": paper_holds}
     cell = _closest(inputs.transfer, "fgsm", TABLE_III_FGSM_EPSILON)
     original = None if cell is None else cell.rate("accuracy_original")
     defended = None if cell is None else cell.rate("accuracy_defended")
@@ -236,6 +259,8 @@ def _blackbox_claim(inputs: Inputs, paper_dataset: str | None) -> dict[str, Any]
         "blackbox_fgsm_accuracy",
         claim,
         measured=margin,
+        low=low,
+        high=high,
         verdict=interval_verdict(low, high, 0.0, ">"),
         ours=f"defended {_shown(defended)} vs original {_shown(original)} "
         f"({_points_interval(margin, low, high)})",
@@ -260,7 +285,7 @@ def _near_whitebox_claim(near_whitebox: pd.DataFrame, paper_dataset: str | None)
         ]
         paper_holds = max(margins) < 0
         paper_text = f"largest defended − original {_points(max(margins))} ({len(margins)} rows)"
-    common = {"threshold": 0.0, "paper": paper_text, "paper_holds": paper_holds}
+    common = {"threshold": 0.0, "comparison": "<", "paper": paper_text, "paper_holds": paper_holds}
     both = near_whitebox.dropna(subset=["original_generation_rate", "defended_generation_rate"])
     skipped = [
         f"{row.mode} κ={row.kappa:g} ({row.attack_key})"
@@ -284,13 +309,15 @@ def _near_whitebox_claim(near_whitebox: pd.DataFrame, paper_dataset: str | None)
         f"{percent_text(row.original_generation_rate)}"
         for row in both.itertuples()
     ]
-    verdicts = []
+    verdicts, intervals = [], []
     for _, row in both.iterrows():
-        _, low, high = difference_interval(
+        d, low, high = difference_interval(
             rate_from_columns(row, "defended_generation_rate"),
             rate_from_columns(row, "original_generation_rate"),
         )
         verdicts.append(interval_verdict(low, high, 0.0, "<"))
+        intervals.append((d, low, high))
+    worst_interval = max(intervals, key=lambda interval: interval[0])
     detail = (
         "measured: the largest defended − original; holds when every row's interval lies "
         "below 0; " + "; ".join(parts)
@@ -301,6 +328,8 @@ def _near_whitebox_claim(near_whitebox: pd.DataFrame, paper_dataset: str | None)
         "near_whitebox_generation",
         claim,
         measured=float(margins.max()),
+        low=worst_interval[1],
+        high=worst_interval[2],
         verdict=combine_every(verdicts),
         ours=f"worst {worst['mode']} κ={worst['kappa']:g}: defended "
         f"{percent_text(worst['defended_generation_rate'])} vs original "
@@ -315,6 +344,7 @@ def _misdetection_claim(table6: Mapping[str, Any], paper_dataset: str | None) ->
     paper = paper_misdetection(paper_dataset)
     common = {
         "threshold": MISDETECTION_THRESHOLD,
+        "comparison": "<=",
         "paper": paper_percent(paper),
         "paper_holds": None if paper is None else paper <= MISDETECTION_THRESHOLD,
     }
@@ -331,6 +361,8 @@ def _misdetection_claim(table6: Mapping[str, Any], paper_dataset: str | None) ->
         "benign_misdetection",
         claim,
         measured=_value(rate),
+        low=_bound(rate, "ci_low"),
+        high=_bound(rate, "ci_high"),
         verdict=rate_verdict(rate_from_dict(rate), MISDETECTION_THRESHOLD, "<="),
         ours=_shown(rate),
         detail="over the benign test split (the sidecar's table6)",

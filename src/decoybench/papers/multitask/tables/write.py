@@ -127,7 +127,9 @@ _MARKDOWN_FORMATS: dict[str, MarkdownFormat] = {
     "multitask_classmap": MarkdownFormat(
         decimals=("fgsm_epsilon", "fgsm_success"), patterns=((r"p_\d+", ".3f"),)
     ),
-    "multitask_claims": MarkdownFormat(decimals=("measured", "threshold")),
+    "multitask_claims": MarkdownFormat(
+        decimals=("measured", "measured_low", "measured_high", "threshold")
+    ),
 }
 
 
