@@ -20,6 +20,7 @@ include: "rules/multitask.smk"
 include: "rules/baselines.smk"
 include: "rules/adaptive.smk"
 include: "rules/pin.smk"
+include: "rules/fidelity.smk"
 
 
 onstart:
@@ -63,6 +64,14 @@ rule adaptive:
     """Adaptive attacks on every defense and the leaderboard that ranks them."""
     input:
         leaderboard.outputs(config),
+
+
+rule fidelity:
+    """Issue 17: every paper claim re-measured over sweeps of scale and implementation
+    choices, and one reproduction report per paper (results/<dataset>/fidelity/<paper>.md).
+    Not part of `all`: each point is a whole run of the workflow (about 45 minutes)."""
+    input:
+        fidelity.outputs(config),
 
 
 rule baselines:

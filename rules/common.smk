@@ -25,6 +25,7 @@ from decoybench.papers.baselines import workflow as baselines
 from decoybench.papers.luring import workflow as luring
 from decoybench.papers.multitask import workflow as multitask
 from decoybench.leaderboard import workflow as leaderboard_workflow
+from decoybench.fidelity import workflow as fidelity
 
 
 try:
