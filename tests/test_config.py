@@ -83,7 +83,7 @@ CASES: list[tuple[Callable[[dict], None], str]] = [
     ),
     (
         lambda c: c["defenses"]["luring_ce"].update(lr=0.1),
-        "unknown key 'lr' in defenses.luring_ce; allowed keys: approach, batch_size, component",
+        "unknown key 'lr' in defenses.luring_ce; allowed keys: approach, b_class, batch_size,",
     ),
     (
         lambda c: c["evaluation"]["cells"][LURING_CELL].update(setting="whitebox"),

@@ -25,6 +25,8 @@ from decoybench.runtime import derive_seed, seed_everything, to_float
 __all__ = ["RECIPE_KEYS", "SETTINGS_KEYS", "build_luring_defense", "component_recipe"]
 
 RECIPE_KEYS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(ComponentRecipe))
+# The keys a paper schedule gives (Appendix B, C); `b_class` (item 1) is ours, default best_other.
+_SCHEDULE_KEYS: tuple[str, ...] = tuple(key for key in RECIPE_KEYS if key != "b_class")
 # `reinitialize`: Stack only, reset the copy of M before training (luring.py, item 8).
 # `warm_start_epochs`: Stack only, fit P as an autoencoder first (see build_luring_defense).
 SETTINGS_KEYS: tuple[str, ...] = (
@@ -41,17 +43,22 @@ def component_recipe(settings: dict[str, Any], approach: str) -> ComponentRecipe
     """The recipe of `settings`: its recipe keys, the rest from the paper's schedule
     (`paper_recipe(settings["paper_dataset"] or settings["component"], approach)`, Appendix B).
 
-    ValueError naming any key of `settings` that is not in SETTINGS_KEYS.
+    ValueError naming any key of `settings` that is not in SETTINGS_KEYS, or a `b_class`
+    other than "best_other" for another approach than luring.
     """
     unknown = sorted(set(settings) - set(SETTINGS_KEYS))
     if unknown:
         raise ValueError(
             f"unknown luring setting(s): {', '.join(unknown)}; allowed: {', '.join(SETTINGS_KEYS)}"
         )
+    if settings.get("b_class", "best_other") != "best_other" and approach != "luring":
+        raise ValueError(
+            "the 'b_class' setting (class b of Eq. 2) applies to the luring approach only"
+        )
     if "component" not in settings:
         raise ValueError("luring settings need a 'component' (mnist, svhn or cifar10)")
     given = {key: settings[key] for key in RECIPE_KEYS if key in settings}
-    if len(given) < len(RECIPE_KEYS):  # only consult the paper where something is missing
+    if not set(_SCHEDULE_KEYS) <= set(given):  # consult the paper only where something is missing
         dataset = settings.get("paper_dataset") or settings["component"]
         given = {**dataclasses.asdict(paper_recipe(dataset, approach)), **given}
     return ComponentRecipe(**given)
@@ -115,6 +122,7 @@ def build_luring_defense(
             "approach": approach,
             "target_weights_sha256": target_sidecar["weights_sha256"],
             "target_name": target_sidecar.get("name"),
+            # A sidecar without recipe.b_class predates the option: trained with "best_other".
             "recipe": dataclasses.asdict(recipe),
             "reinitialize": reinitialize,
             "warm_start_epochs": warm_start_epochs,

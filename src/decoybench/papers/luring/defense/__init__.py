@@ -16,10 +16,13 @@ Where the paper is silent or ambiguous, this module chooses as follows.
    h^{M∘P}" (Alg. 1, line 6: "class of the 2nd max value of h^{M∘P}(x_i)"). Read literally,
    when M∘P's top class c differs from M(x) and M(x) is M∘P's runner-up, b = M(x) and the
    hinge max(0, h_b − h_{M(x)}) is 0 although M∘P misclassifies, which contradicts the stated
-   purpose of the term (it "ensures that h_{M(x)}^{M∘P} is the highest logit value"). We take
-   b = argmax_{j ≠ M(x)} h_j^{M∘P}, the best class other than M(x). It is the literal second
-   maximum whenever M∘P agrees with M (the hinge is then 0), and the hinge is active exactly
-   when M∘P's top class is not M(x). a = argmax_{j ≠ M(x)} h_j^M is unambiguous, since
+   purpose of the term (it "ensures that h_{M(x)}^{M∘P} is the highest logit value"). By
+   default (recipe / config key `b_class: best_other`) we take b = argmax_{j ≠ M(x)} h_j^{M∘P},
+   the best class other than M(x). It is the literal second maximum whenever M∘P agrees with
+   M (the hinge is then 0), and the hinge is active exactly when M∘P's top class is not M(x).
+   `b_class: second_max` is the literal reading, for a sensitivity sweep (issue 17); the
+   default keeps the term's stated purpose and the existing configs' and checkpoints'
+   numbers. a = argmax_{j ≠ M(x)} h_j^M is unambiguous, since
    M(x) = argmax h^M (ties: the lowest class index, torch.argmax's rule). a and b are chosen
    without gradient; the loss is the batch mean (Alg. 1, line 9).
 2. Table 5 (MNIST P) has two MAXPOOL(2,2) but three UPSAMPLING(2,2) rows: read literally, a

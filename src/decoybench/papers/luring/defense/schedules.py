@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from decoybench.models.training import TrainingRecipe
+from decoybench.papers.luring.defense.loss import B_CLASSES
 
 __all__ = ["APPROACHES", "PAPER_DROPOUT", "PAPER_SCHEDULES", "ComponentRecipe", "paper_recipe"]
 
@@ -21,8 +22,9 @@ class ComponentRecipe:
     """Schedule of one component: epochs, batch size, optimizer and piecewise learning rates.
 
     The rate is `learning_rates[k]` once `lr_milestones[k-1]` epochs are done (the paper's
-    "decreasing to r1 and r2 after e1 and e2 epochs"). `luring_coefficient` λ is used by the
-    luring approach only; `dropout` is the rate to build the component with (item 7).
+    "decreasing to r1 and r2 after e1 and e2 epochs"). `luring_coefficient` λ and `b_class`
+    (class b of Eq. 2, one of `B_CLASSES`, item 1) are used by the luring approach only;
+    `dropout` is the rate to build the component with (item 7).
     """
 
     epochs: int
@@ -32,6 +34,7 @@ class ComponentRecipe:
     optimizer: str = "adam"
     luring_coefficient: float = 1.0
     dropout: float = 0.0
+    b_class: str = "best_other"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "learning_rates", tuple(float(v) for v in self.learning_rates))
@@ -46,6 +49,8 @@ class ComponentRecipe:
             raise ValueError("learning rates must be positive and milestones strictly increasing")
         if self.luring_coefficient < 0 or not 0.0 <= self.dropout < 1.0:
             raise ValueError("luring_coefficient must be >= 0 and dropout in [0, 1)")
+        if self.b_class not in B_CLASSES:
+            raise ValueError(f"b_class must be one of {', '.join(B_CLASSES)}, got {self.b_class!r}")
 
     @classmethod
     def from_config(cls, entry: dict[str, Any]) -> ComponentRecipe:

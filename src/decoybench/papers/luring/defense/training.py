@@ -91,13 +91,13 @@ def _training_targets(
 
 
 def _batch_loss(
-    approach: str, model: AugmentedModel, inputs: Tensor, targets: Tensor, coefficient: float
+    approach: str, model: AugmentedModel, inputs: Tensor, targets: Tensor, recipe: ComponentRecipe
 ) -> Tensor:
     if approach == "auto":
         return autoencoder_loss(model.component(inputs), targets)
     logits = model(inputs)
     if approach == "luring":
-        return luring_loss(logits, targets, coefficient)
+        return luring_loss(logits, targets, recipe.luring_coefficient, b_class=recipe.b_class)
     if approach == "stack":
         return stack_loss(logits, targets)
     return cross_entropy_loss(logits, targets)
@@ -118,7 +118,7 @@ def _fit(
 
     def step(batch: tuple[Tensor, ...]) -> Tensor:
         inputs, targets = batch[0].to(device), batch[1].to(device)
-        return _batch_loss(approach, model, inputs, targets, recipe.luring_coefficient)
+        return _batch_loss(approach, model, inputs, targets, recipe)
 
     def summarize(epoch: Epoch) -> dict[str, float]:
         record = {
@@ -162,7 +162,8 @@ def train_component(
 ) -> dict[str, Any]:
     """Train P (`component`, in place) for `approach` in front of M (`target`).
 
-    "luring": Algorithm 1 with Eq. 2 (M's predictions, no labels); "cross_entropy": C.E;
+    "luring": Algorithm 1 with Eq. 2 (M's predictions, no labels; λ and class b from
+    `recipe.luring_coefficient` and `recipe.b_class`); "cross_entropy": C.E;
     "auto": P as an autoencoder; "stack": P and a copy of M on `train_labels` (item 8).
     Images are float (N, C, H, W) in [0, 1]; training runs on M's device and is
     deterministic given `generator` (batch order, dropout masks). Returns {"approach",
