@@ -331,3 +331,18 @@ def _markdown(
             lines.append(f"| `{key}` | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def copy_reports(fidelity_dir: str | Path, copy_to: str | Path) -> list[Path]:
+    """Copy a finished fidelity run's reports (`<paper>.md`) and their sweep figures (PNG)
+    from `fidelity_dir` (results/<dataset>/fidelity) to `copy_to` (docs/results/<dataset>/
+    fidelity), keeping the reports' relative figure links valid; return the copies."""
+    from decoybench.io import write_bytes
+
+    source, target = Path(fidelity_dir), Path(copy_to)
+    copies = []
+    for path in [*sorted(source.glob("*.md")), *sorted((source / "figures").glob("*.png"))]:
+        destination = target / path.relative_to(source)
+        write_bytes(destination, path.read_bytes())
+        copies.append(destination)
+    return copies

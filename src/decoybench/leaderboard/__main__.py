@@ -1,11 +1,14 @@
 """`python -m decoybench.leaderboard readme [--dataset D]`: write the README's leaderboard
-section from a finished run's tables (decoybench.leaderboard.summary); `make readme`."""
+section from a finished run's tables (decoybench.leaderboard.summary), and copy the fidelity
+run's reproduction reports, where there are any, beside them (docs/results/<dataset>/); `make
+readme`."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from decoybench.fidelity.report import copy_reports
 from decoybench.leaderboard.summary import update_readme
 
 
@@ -19,8 +22,13 @@ def main(argv: list[str] | None = None) -> None:
     missing = [name for name in ("leaderboard.csv",) if not (tables / name).exists()]
     if missing:
         parser.error(f"{tables}/{missing[0]} does not exist: run `make run` first")
-    update_readme(tables, arguments.readme, Path("docs") / "results" / arguments.dataset)
+    docs = Path("docs") / "results" / arguments.dataset
+    update_readme(tables, arguments.readme, docs)
     print(f"{arguments.readme}: leaderboard section written from {tables}")
+    fidelity = Path("results") / arguments.dataset / "fidelity"
+    if fidelity.is_dir():
+        copies = copy_reports(fidelity, docs / "fidelity")
+        print(f"{docs / 'fidelity'}: {len(copies)} reproduction report files copied")
 
 
 if __name__ == "__main__":
