@@ -91,3 +91,19 @@ def test_report_writes_every_claim_and_a_figure_per_sweep(tmp_path: Path) -> Non
     assert "holds: 0.960 [0.930, 0.990]" in text
     assert (tmp_path / "fidelity" / "figures" / "attractors_a2.png").stat().st_size > 1000
     assert (tmp_path / "fidelity" / "figures" / "attractors_a2.pdf").exists()
+
+
+def test_copy_reports_keeps_figure_links(tmp_path: Path) -> None:
+    from decoybench.fidelity.report import copy_reports
+
+    source = tmp_path / "results" / "fidelity"
+    (source / "figures").mkdir(parents=True)
+    (source / "luring.md").write_text("![b](figures/luring_b.png)\n")
+    (source / "figures" / "luring_b.png").write_bytes(b"\x89PNG")
+    (source / "figures" / "luring_b.pdf").write_bytes(b"%PDF")
+    copies = copy_reports(source, tmp_path / "docs")
+    assert sorted(p.relative_to(tmp_path / "docs").as_posix() for p in copies) == [
+        "figures/luring_b.png",
+        "luring.md",
+    ]
+    assert (tmp_path / "docs" / "figures" / "luring_b.png").read_bytes() == b"\x89PNG"
