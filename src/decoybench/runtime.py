@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -58,6 +60,28 @@ def seed_everything(seed: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """torch's intra-op threads and every loaded BLAS library held to one thread inside,
+    the previous counts restored after.
+
+    For results that must not depend on the machine's or the job's thread count: a float
+    reduction split across threads adds in another order, and an iterative solver can carry
+    one last-bit difference across a model's jumps (BLB on the integrated attractor model:
+    46/46 fooled with one OpenBLAS thread, 18/46 with two). threadpoolctl reaches only the
+    libraries already loaded, so import them first (e.g. scipy.optimize).
+    """
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def to_float(images: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
