@@ -107,3 +107,17 @@ def test_copy_reports_keeps_figure_links(tmp_path: Path) -> None:
         "luring.md",
     ]
     assert (tmp_path / "docs" / "figures" / "luring_b.png").read_bytes() == b"\x89PNG"
+
+
+def test_an_undecided_point_closer_to_the_claim_is_diagnosed_by_its_kind() -> None:
+    default = claim("k", 0.10, 0.07, 0.15, "fails")  # detection 10% against ≥ 90%
+    points = [
+        point("epochs", "scale", 0, 1, claim("k", 0.02, 0.01, 0.05, "fails")),
+        point("epochs", "scale", 1, 10, claim("k", 0.875, 0.82, 0.91, "undecided")),
+    ]
+    category, text = diagnose("k", default, points)
+    assert category == "scale"
+    assert "0.020 at 1 → 0.875 at 10" in text  # the improving trend wins first here
+    lateral = [point("cap", "choice", 0, 7.0, claim("k", 0.88, 0.82, 0.92, "undecided"))]
+    category, text = diagnose("k", default, lateral)
+    assert category == "implementation choice" and "undecided at a.cap = 7.0" in text

@@ -10,6 +10,8 @@ Diagnosis of a claim that does not hold on the default run, first match wins:
    side of the threshold) improves from the smallest to the largest scale by more than the
    smallest point's interval half-width, or no run decides it (every verdict undecided: the
    test set is too small);
+   an undecided point that lies closer to the claim than the default run by more than the
+   default's half-interval is diagnosed by its sweep's kind, with that caveat;
 3. **not reproducible**: no swept setting within the paper's description reaches it.
 
 A claim no sweep measured says so ("not diagnosed"); a claim that holds on the default run
@@ -129,6 +131,22 @@ def diagnose(
                 f" → {float(last['measured']):.3f} at "
                 f"{_value_text(ordered[-1].record['value'])}, threshold "
                 f"{float(first['threshold']):g}) without reaching it"
+            )
+    if default is not None and not math.isnan(slack(default)):
+        closer = [
+            point
+            for point in measured
+            if point.claims.loc[key, "verdict"] == UNDECIDED
+            and slack(point.claims.loc[key]) > slack(default) + _half_width(default)
+        ]
+        if closer:
+            best = max(closer, key=lambda point: slack(point.claims.loc[key]))
+            row, record = best.claims.loc[key], best.record
+            return (CHOICE if best.kind == "choice" else SCALE), (
+                f"undecided at {record['key']} = {_value_text(record['value'])} (sweep "
+                f"{best.sweep}: {_interval_text(row)} against {_interval_text(default)} on "
+                "the default run): the setting moves it toward the claim by more than the "
+                "default's half-interval, and a larger test set would decide it"
             )
     verdicts = {str(point.claims.loc[key, "verdict"]) for point in measured}
     if default is not None:
