@@ -121,3 +121,17 @@ def test_an_undecided_point_closer_to_the_claim_is_diagnosed_by_its_kind() -> No
     lateral = [point("cap", "choice", 0, 7.0, claim("k", 0.88, 0.82, 0.92, "undecided"))]
     category, text = diagnose("k", default, lateral)
     assert category == "implementation choice" and "undecided at a.cap = 7.0" in text
+
+
+def test_undecided_default_and_mapping_values_read_by_label() -> None:
+    default = claim("k", 0.0, -0.1, 0.1, "undecided", comparison=">", threshold=0.0)
+    below = claim("k", -0.2, -0.3, -0.1, "fails", comparison=">", threshold=0.0)
+    mapping = point("epochs", "scale", 0, {"luring": {"epochs": 32}}, below)
+    mapping.record["label"] = "00-32-epochs"
+    level = claim("k", 0.01, -0.1, 0.1, "undecided", comparison=">", threshold=0.0)
+    other = point("b", "choice", 0, "second_max", level)
+    category, text = diagnose("k", default, [mapping, other])
+    assert category == "scale" and "at 1 of 2 swept settings (1 fail, none holds)" in text
+    default = claim("k", -0.3, -0.4, -0.2, "fails", comparison=">", threshold=0.0)
+    category, text = diagnose("k", default, [mapping])
+    assert category == "not reproducible" and "a.epochs ∈ {32-epochs}" in text

@@ -8,8 +8,8 @@ Diagnosis of a claim that does not hold on the default run, first match wins:
 2. **scale**: some point of a `scale` sweep (longer training, more images, the paper's
    budget) makes it hold, or the claim's slack (how far the measured value is on the claim's
    side of the threshold) improves from the smallest to the largest scale by more than the
-   smallest point's interval half-width, or no run decides it (every verdict undecided: the
-   test set is too small);
+   smallest point's interval half-width, or no run decides it (every verdict undecided, or
+   the default run undecided and no point holding: the test set is too small);
    an undecided point that lies closer to the claim than the default run by more than the
    default's half-interval is diagnosed by its sweep's kind, with that caveat;
 3. **not reproducible**: no swept setting within the paper's description reaches it.
@@ -97,6 +97,14 @@ def _value_text(value: Any) -> str:
     return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
 
+def _setting(record: Mapping[str, Any]) -> str:
+    """A point's value as the report shows it: a mapping by its label (`labels`), else the
+    value itself."""
+    if isinstance(record["value"], dict):
+        return str(record.get("label", "?"))[3:]
+    return _value_text(record["value"])
+
+
 def diagnose(
     key: str, default: Mapping[str, Any] | None, points: Sequence[PointResult]
 ) -> tuple[str, str]:
@@ -111,8 +119,7 @@ def diagnose(
             if point.kind == kind and point.claims.loc[key, "verdict"] == HOLDS:
                 record = point.record
                 return category, (
-                    f"holds at {record['key']} = {_value_text(record['value'])} "
-                    f"(sweep {point.sweep})"
+                    f"holds at {record['key']} = {_setting(record)} (sweep {point.sweep})"
                 )
     by_sweep: dict[str, list[PointResult]] = {}
     for point in measured:
@@ -127,9 +134,9 @@ def diagnose(
             key_name = ordered[0].record["key"]
             return SCALE, (
                 f"moves toward the claim as {key_name} grows (sweep {sweep}: measured "
-                f"{float(first['measured']):.3f} at {_value_text(ordered[0].record['value'])}"
+                f"{float(first['measured']):.3f} at {_setting(ordered[0].record)}"
                 f" → {float(last['measured']):.3f} at "
-                f"{_value_text(ordered[-1].record['value'])}, threshold "
+                f"{_setting(ordered[-1].record)}, threshold "
                 f"{float(first['threshold']):g}) without reaching it"
             )
     if default is not None and not math.isnan(slack(default)):
@@ -143,7 +150,7 @@ def diagnose(
             best = max(closer, key=lambda point: slack(point.claims.loc[key]))
             row, record = best.claims.loc[key], best.record
             return (CHOICE if best.kind == "choice" else SCALE), (
-                f"undecided at {record['key']} = {_value_text(record['value'])} (sweep "
+                f"undecided at {record['key']} = {_setting(record)} (sweep "
                 f"{best.sweep}: {_interval_text(row)} against {_interval_text(default)} on "
                 "the default run): the setting moves it toward the claim by more than the "
                 "default's half-interval, and a larger test set would decide it"
@@ -151,15 +158,19 @@ def diagnose(
     verdicts = {str(point.claims.loc[key, "verdict"]) for point in measured}
     if default is not None:
         verdicts.add(str(default["verdict"]))
+    failing = sum(point.claims.loc[key, "verdict"] == FAILS for point in measured)
     if verdicts <= {UNDECIDED, NO_DATA} and UNDECIDED in verdicts:
         return SCALE, "undecided at every swept setting: the test set is too small to decide"
+    if default is not None and default["verdict"] == UNDECIDED:
+        return SCALE, (
+            f"undecided on the default run and at {len(measured) - failing} of "
+            f"{len(measured)} swept settings ({failing} fail, none holds): the test set is "
+            "too small to decide"
+        )
     swept = ", ".join(
-        f"{sweep} ({ps[0].record['key']} ∈ {{"
-        + "; ".join(_value_text(p.record["value"]) for p in ps)
-        + "})"
+        f"{sweep} ({ps[0].record['key']} ∈ {{" + "; ".join(_setting(p.record) for p in ps) + "})"
         for sweep, ps in by_sweep.items()
     )
-    failing = sum(point.claims.loc[key, "verdict"] == FAILS for point in measured)
     return NOT_REPRODUCIBLE, (
         f"no swept setting reaches it ({failing} of {len(measured)} points fail): {swept}"
     )
@@ -194,7 +205,7 @@ def plot_sweep(
         rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False, constrained_layout=True
     )
     colours = {HOLDS: "tab:green", FAILS: "tab:red", UNDECIDED: "tab:orange", NO_DATA: "grey"}
-    labels = [_value_text(point.record["value"]) for point in ordered]
+    labels = [_setting(point.record) for point in ordered]
     for axis, key in zip(axes.flat, present, strict=False):
         threshold, comparison = None, None
         for position, point in enumerate(ordered):
@@ -326,7 +337,7 @@ def _markdown(
     for sweep, points in by_sweep.items():
         spec = sweeps.get(sweep, {})
         ordered = sorted(points, key=lambda point: int(point.record["index"]))
-        values = "; ".join(_value_text(point.record["value"]) for point in ordered)
+        values = "; ".join(_setting(point.record) for point in ordered)
         lines += [
             f"### {sweep} ({spec.get('kind', ordered[0].kind)}): `{ordered[0].record['key']}` "
             f"∈ {{{values}}}",
@@ -336,7 +347,7 @@ def _markdown(
             lines += [str(spec["why"]), ""]
         lines += [f"![{sweep}]({figures[sweep]})", ""]
         keys = [key for key in frame["key"] if any(key in p.claims.index for p in ordered)]
-        header = "| claim | " + " | ".join(_value_text(p.record["value"]) for p in ordered) + " |"
+        header = "| claim | " + " | ".join(_setting(p.record) for p in ordered) + " |"
         lines += [header, "|---|" + "---|" * len(ordered)]
         for key in keys:
             cells = []
