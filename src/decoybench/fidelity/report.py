@@ -187,11 +187,15 @@ def _interval_text(row: Mapping[str, Any]) -> str:
 
 
 def plot_sweep(
-    sweep: str, points: Sequence[PointResult], keys: Sequence[str], out_png: str | Path
+    sweep: str,
+    points: Sequence[PointResult],
+    keys: Sequence[str],
+    out_png: str | Path,
+    default: pd.DataFrame | None = None,
 ) -> None:
     """One panel per claim: the measured value and its 95% interval at each point of the
-    sweep, the threshold (dashed; a band for "within" claims), verdict by marker colour; PNG
-    and, beside it, PDF."""
+    sweep, the threshold (dashed; a band for "within" claims), verdict by marker colour, and
+    the default run's value (hollow, first tick) for reference; PNG and, beside it, PDF."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -205,13 +209,15 @@ def plot_sweep(
         rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False, constrained_layout=True
     )
     colours = {HOLDS: "tab:green", FAILS: "tab:red", UNDECIDED: "tab:orange", NO_DATA: "grey"}
-    labels = [_setting(point.record) for point in ordered]
+    labels = ["default", *(_setting(point.record) for point in ordered)]
     for axis, key in zip(axes.flat, present, strict=False):
         threshold, comparison = None, None
-        for position, point in enumerate(ordered):
-            if key not in point.claims.index:
+        reference = default.loc[key] if default is not None and key in default.index else None
+        for position, row in enumerate(
+            [reference, *(p.claims.loc[key] if key in p.claims.index else None for p in ordered)]
+        ):
+            if row is None:
                 continue
-            row = point.claims.loc[key]
             threshold, comparison = float(row["threshold"]), str(row["comparison"])
             measured = float(row["measured"])
             if math.isnan(measured):
@@ -220,15 +226,16 @@ def plot_sweep(
             error = None
             if not (math.isnan(low) or math.isnan(high)):
                 error = [[max(measured - low, 0.0)], [max(high - measured, 0.0)]]
+            colour = colours.get(str(row["verdict"]), "grey")
             axis.errorbar(
-                [position], [measured], yerr=error, fmt="o", capsize=3,
-                color=colours.get(str(row["verdict"]), "grey"),
+                [position], [measured], yerr=error, fmt="o", capsize=3, color=colour,
+                markerfacecolor="white" if position == 0 else colour,
             )  # fmt: skip
         if threshold is not None:
             axis.axhline(threshold, linestyle="--", color="black", linewidth=0.8)
             if comparison == "within":
                 axis.axhline(-threshold, linestyle="--", color="black", linewidth=0.8)
-        axis.set_xticks(range(len(ordered)), labels, rotation=30, fontsize=7)
+        axis.set_xticks(range(len(labels)), labels, rotation=30, fontsize=7)
         axis.set_title(key, fontsize=8)
         axis.tick_params(axis="y", labelsize=7)
     for axis in list(axes.flat)[len(present) :]:
@@ -262,7 +269,7 @@ def reproduction_report(
     figures: dict[str, str] = {}
     for sweep, sweep_points in by_sweep.items():
         png = figure_dir / f"{paper}_{sweep}.png"
-        plot_sweep(sweep, sweep_points, keys, png)
+        plot_sweep(sweep, sweep_points, keys, png, default)
         figures[sweep] = Path(_relative(png, out.parent)).as_posix()
     rows = []
     for key in keys:
