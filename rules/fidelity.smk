@@ -22,6 +22,8 @@ rule fidelity_point:
         ),
         tables=lambda wildcards: fidelity.paper_settings(config, wildcards.paper)["tables"],
         workdir="results/{dataset}/fidelity/runs/{paper}/{sweep}/{point}",
+        # The default config beneath the overlay: a change re-runs every point.
+        base_digest=fidelity.base_digest(config),
     threads: (config.get("fidelity") or {}).get("cores_per_point", 1)
     log:
         "logs/fidelity_point/{dataset}/{paper}/{sweep}/{point}.log",

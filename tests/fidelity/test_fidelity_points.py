@@ -135,3 +135,10 @@ def test_a_failed_point_names_itself(tmp_path: Path, monkeypatch) -> None:
             cores=1, repo_root=tmp_path, tracking_uri="sqlite://",
         )  # fmt: skip
     assert not (tmp_path / "out" / "point.json").exists()
+
+
+def test_the_base_digest_follows_the_default_config_not_the_fidelity_key() -> None:
+    config = {"models": {"victim": {"epochs": 10}}, "fidelity": FIDELITY}
+    digest = workflow.base_digest(config)
+    assert workflow.base_digest({**config, "fidelity": {"papers": {}}}) == digest
+    assert workflow.base_digest({**config, "models": {"victim": {"epochs": 20}}}) != digest

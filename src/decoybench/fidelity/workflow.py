@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from typing import Any
 
 from decoybench.fidelity.points import sweep_points
 
-__all__ = ["find_point", "outputs", "paper_settings", "point_files"]
+__all__ = ["base_digest", "find_point", "outputs", "paper_settings", "point_files"]
 
 Config = dict[str, Any]
 
@@ -38,6 +40,14 @@ def point_files(config: Config, dataset: str, paper: str) -> list[str]:
         f"results/{dataset}/fidelity/points/{point.paper}/{point.sweep}/{point.label}/point.json"
         for point in sweep_points({"papers": {paper: paper_settings(config, paper)}})
     ]
+
+
+def base_digest(config: Config) -> str:
+    """SHA-256 of the config every point is merged over, `fidelity` left out: a rule param,
+    so that Snakemake re-runs the points (each incrementally) when the default config they
+    sweep around changes, not only when a point's own overlay or value does."""
+    base = {key: value for key, value in config.items() if key != "fidelity"}
+    return hashlib.sha256(json.dumps(base, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def outputs(config: Config) -> list[str]:
