@@ -99,6 +99,9 @@ def test_run_point_runs_the_workflow_in_its_directory(tmp_path: Path, monkeypatc
         return subprocess.CompletedProcess(command, 0)
 
     monkeypatch.setattr(subprocess, "run", fake_run)
+    stale = tmp_path / "run" / ".snakemake" / "locks" / "0.output.lock"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("killed")
     repo = tmp_path / "repo"
     (repo / "config").mkdir(parents=True)
     base = repo / "config" / "fidelity.yaml"
@@ -120,6 +123,7 @@ def test_run_point_runs_the_workflow_in_its_directory(tmp_path: Path, monkeypatc
     assert (tmp_path / "out" / "attractor_claims.csv").read_text().startswith("key,verdict")
     assert json.loads((tmp_path / "out" / "point.json").read_text()) == record
     assert record["label"] == "01-0.2"
+    assert not stale.exists()  # a killed nested run's lock does not block the re-run
 
 
 def test_a_failed_point_names_itself(tmp_path: Path, monkeypatch) -> None:

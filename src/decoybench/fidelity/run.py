@@ -55,6 +55,9 @@ def run_point(
     nested run fails."""
     repo_root, workdir, out_dir = Path(repo_root).resolve(), Path(workdir), Path(out_dir)
     workdir.mkdir(parents=True, exist_ok=True)
+    # The calling job owns this directory (Snakemake locks the point's output), so a lock a
+    # killed nested run left in it is stale: clear it, as `snakemake --unlock` would.
+    shutil.rmtree(workdir / ".snakemake" / "locks", ignore_errors=True)
     link = workdir / "config"
     if not link.exists():
         link.symlink_to(repo_root / "config", target_is_directory=True)
