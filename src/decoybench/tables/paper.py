@@ -30,6 +30,7 @@ __all__ = [
     "MarkdownFormat",
     "as_float",
     "column_names",
+    "difference_text",
     "format_rate",
     "integer_counts",
     "is_nan",
@@ -114,6 +115,12 @@ def integer_counts(
 def percent_text(value: Any) -> str:
     """A fraction as a percent to one decimal ("87.2%"); "—" when absent."""
     return ABSENT if is_nan(value) else f"{100 * float(value):.1f}%"
+
+
+def difference_text(d: float, low: float, high: float, absent: str = ABSENT) -> str:
+    """A difference of rates in points with its 95% interval, e.g. "+2.5 [-3.2, +8.2]";
+    `absent` when undefined."""
+    return absent if math.isnan(d) else f"{100 * d:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
 def format_rate(value: float, low: float, high: float, count: int, total: int) -> str:

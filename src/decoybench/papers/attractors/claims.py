@@ -26,6 +26,7 @@ import pandas as pd
 
 from decoybench.metrics import Rate
 from decoybench.papers.attractors.paper_numbers import ATTRACTORS_TABLE_II, PAPER_DATASET
+from decoybench.tables.paper import difference_text
 from decoybench.verdicts import (
     NO_DATA,
     difference_interval,
@@ -77,10 +78,6 @@ def _measured(
 
 def _percent(value: float) -> str:
     return "—" if math.isnan(value) else f"{100 * value:.1f}%"
-
-
-def _points(d: float, low: float, high: float) -> str:
-    return "—" if math.isnan(d) else f"{100 * d:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
 def _paper_clean_accuracy(dataset: str) -> str:
@@ -153,7 +150,7 @@ def attractor_claims(
             "claim": f"clean accuracy of M within {100 * CLEAN_ACCURACY_GAP:g} point of C",
             "attack": "",
             "ours": f"C {_percent(victim)}, M {_percent(defended)} "
-            f"(M − C {_points(gap, low, high)} points)",
+            f"(M − C {difference_text(gap, low, high)} points)",
             "paper": _paper_clean_accuracy(dataset),
             "verdict": within_verdict(low, high, CLEAN_ACCURACY_GAP),
         }
@@ -174,7 +171,7 @@ def attractor_claims(
                     "claim": f"ASR on M at most {FAR_LOWER_FACTOR:g} × ASR on C",
                     "attack": row["attack"],
                     "ours": f"C {_percent(on_victim)}, M {_percent(on_defended)} "
-                    f"(M − {FAR_LOWER_FACTOR:g}·C {_points(margin, low, high)} points)",
+                    f"(M − {FAR_LOWER_FACTOR:g}·C {difference_text(margin, low, high)} points)",
                     "paper": f"C {_percent(row['paper_asr_victim'])}, "
                     f"M {_percent(row['paper_asr_attractor'])}",
                     "verdict": interval_verdict(low, high, 0.0, "<="),

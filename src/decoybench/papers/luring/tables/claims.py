@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from decoybench.papers.luring.tables.inputs import LURING
+from decoybench.tables.paper import difference_text
 from decoybench.verdicts import (
     NO_DATA,
     combine_every,
@@ -59,10 +60,6 @@ def _missing(others: Mapping[str, pd.DataFrame]) -> list[str]:
     return [APPROACH_LABELS[name] for name, rows in others.items() if rows.empty]
 
 
-def _points(d: float, low: float, high: float) -> str:
-    return "n/a" if math.isnan(d) else f"{100 * d:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
-
-
 def _above_others_over_epsilon(
     *,
     key: str,
@@ -100,7 +97,7 @@ def _above_others_over_epsilon(
         where = f"ε = {epsilon:g}" + ("" if label is None else f" [{label}]")
         parts.append(
             f"{where}: Luring {_percent(float(luring[column]))}, closest {closest} "
-            f"margin {_points(d, low, high)} points"
+            f"margin {difference_text(d, low, high, 'n/a')} points"
         )
     if not verdicts:
         return None
@@ -195,7 +192,7 @@ def claims_table(
                     else NO_DATA,
                     "detail": f"Luring ({luring['defense']}) {_percent(ours)}, "
                     f"C.E ({other['defense']}) {_percent(theirs)}, difference "
-                    f"{_points(d, low, high)} points",
+                    f"{difference_text(d, low, high, 'n/a')} points",
                 }
             )
     for source, frame, by, measures in (
